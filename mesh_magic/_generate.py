@@ -1,0 +1,85 @@
+"""One generation call, front-end neutral: options -> settings -> requests -> ImageResult.
+
+The magic, the panel and the Python API all call `plan` then `run` (sync,
+interrupt-safe) or `arun` (async); they differ only in how they show things.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._config import Settings, resolve
+from ._engine import Collector, engine, run_requests
+from ._errors import InvalidOptionError
+from ._request import ImageRequest, build_requests
+from ._results import ImageResult
+
+# Options that shape a call but are not settings.
+CALL_OPTIONS = ("save", "fresh")
+
+
+@dataclass(frozen=True)
+class Plan:
+    settings: Settings
+    requests: list[ImageRequest]
+    save: Path | None = None
+    fresh: bool = False
+
+    @property
+    def total_images(self) -> int:
+        return sum(r.n for r in self.requests)
+
+
+def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None) -> Plan:
+    """Validate everything and build the requests; raises InvalidOptionError, sends nothing."""
+    options = dict(options or {})
+    save = options.pop("save", None)
+    fresh = bool(options.pop("fresh", False))
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    elif not isinstance(prompts, Sequence) or not all(isinstance(p, str) for p in prompts):
+        raise InvalidOptionError("prompt must be a string (or a list of strings).")
+    settings = resolve(options)
+    requests = build_requests(list(prompts), settings)
+    return Plan(settings, requests, Path(save).expanduser() if save else None, fresh)
+
+
+def new_collector(call: Plan, on_change: Callable[[Collector], None] | None = None) -> Collector:
+    return Collector(call.requests, display_max_px=call.settings.display_max_px, on_change=on_change)
+
+
+async def arun(call: Plan, collector: Collector | None = None) -> ImageResult:
+    collector = collector or new_collector(call)
+    result = await run_requests(call.requests, call.settings, collector)
+    _after(call, result)
+    return result
+
+
+def run(
+    call: Plan, collector: Collector | None = None, *, tick: Callable[[Collector], None] | None = None
+) -> ImageResult:
+    """Run on the engine loop; Ctrl-C returns the images so far, marked interrupted."""
+    collector = collector or new_collector(call)
+    result = engine().run(
+        arun(call, collector),
+        on_interrupt=lambda: collector.result(interrupted=True),
+        tick=(lambda: tick(collector)) if tick else None,
+    )
+    if result.interrupted:
+        _after(call, result)
+    return result
+
+
+def _after(call: Plan, result: ImageResult) -> None:
+    if call.save is not None and len(result):
+        result.save(call.save)
+
+
+async def in_engine(coro_factory: Callable[[], Any]) -> Any:
+    """Await work on the engine loop from any other running loop (async API)."""
+    future = engine().submit(coro_factory())
+    return await asyncio.wrap_future(future)

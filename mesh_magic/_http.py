@@ -1,0 +1,405 @@
+"""The HTTP client: auth, retries, limits, streaming and image download for one API.
+
+This is the edge where httpx exceptions become `MeshImageError`s. The key is
+attached per request and only to URLs under the configured API root; image
+URLs (often on a CDN host) are fetched without it. The `httpx.AsyncClient` is
+injected, so tests can hand in a MockTransport and the offline backend an ASGI
+transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._config import Settings
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidOptionError,
+    MeshImageError,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+    error_from_response,
+)
+from ._images import inspect_image
+from ._parsing import (
+    ParsedGeneration,
+    RawItem,
+    StreamEvent,
+    classify_event,
+    decode_b64,
+    decode_data_uri,
+    load_json,
+    parse_generation,
+)
+from ._request import ImageRequest
+from ._results import GeneratedImage
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A Retry-After longer than this fails fast (with the wait in the error) instead of blocking a cell.
+MAX_RETRY_WAIT = 60.0
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 20.0
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+USER_AGENT = "mesh-magic/0.1"
+ALLOW_HTTP_ENV = "MESHIMG_ALLOW_INSECURE_HTTP"
+
+EventCallback = Callable[[StreamEvent], None]
+
+
+def max_body_bytes(n: int) -> int:
+    """Largest JSON body accepted: room for n base64 images, but not unbounded."""
+    return 16 * 1024 * 1024 + n * 48 * 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost",) or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform(0, base * 2**attempt), capped."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class Generation:
+    """What one generation request produced: images, per-image failures and facts."""
+
+    images: list[GeneratedImage] = field(default_factory=list)
+    errors: list[MeshImageError] = field(default_factory=list)
+    request_id: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+
+
+class MeshClient:
+    """Talks to one MeshAPI-compatible root with one key, through an injected AsyncClient."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.root = settings.api_root.rstrip("/")
+        self._sleep = sleep
+        self._on_retry = on_retry
+        self._key = settings.api_key.reveal() if settings.api_key else None
+        self._check_transport_security()
+
+    def _check_transport_security(self) -> None:
+        parts = urlsplit(self.root)
+        if (
+            self._key
+            and parts.scheme == "http"
+            and not self.settings.offline
+            and not is_loopback(parts.hostname or "")
+            and os.environ.get(ALLOW_HTTP_ENV) != "1"
+        ):
+            raise InvalidOptionError(
+                f"Refusing to send the API key over plain http:// to {parts.hostname}. "
+                f"Use https://, or set {ALLOW_HTTP_ENV}=1 if you really mean it."
+            )
+
+    def _auth_headers(self, url: str) -> dict[str, str]:
+        # Only URLs under the API root get the key, so no other host ever sees it.
+        if self._key and (url == self.root or url.startswith(self.root + "/")):
+            return {"Authorization": f"Bearer {self._key}"}
+        return {}
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    # -- public operations -------------------------------------------------
+
+    async def generate(self, request: ImageRequest, on_event: EventCallback | None = None
+                       ) -> Generation:
+        """POST one generation (retrying where safe) and return its images."""
+        url = f"{self.root}/images/generations"
+        body = request.body()
+        limit = max_body_bytes(request.n)
+        attempt = 0
+        while True:
+            try:
+                return await asyncio.wait_for(
+                    self._generate_once(url, body, request, limit, on_event),
+                    timeout=self.settings.timeout,
+                )
+            except _Retryable as retry:
+                wait = retry.wait if retry.wait is not None else backoff_delay(attempt)
+                if attempt >= self.settings.max_retries:
+                    raise retry.error from None
+                if wait > MAX_RETRY_WAIT:
+                    retry.error.message += f" (the server asks to wait {wait:.0f} s)"
+                    if isinstance(retry.error, RateLimitError):
+                        retry.error.retry_after = wait
+                    raise retry.error from None
+                attempt += 1
+                if self._on_retry:
+                    self._on_retry(f"{retry.error.message}: retry {attempt} in {wait:.1f} s")
+                await self._sleep(wait)
+            except asyncio.TimeoutError:
+                raise APITimeoutError(
+                    f"No complete answer within {self.settings.timeout:g} s from {request.model}."
+                ) from None
+
+    async def list_models(self, kind: str | None = "image") -> list[dict[str, Any]]:
+        url = f"{self.root}/models"
+        params = {"type": kind} if kind else None
+        try:
+            response = await self.http.get(
+                url, params=params, headers=self._headers(url), timeout=min(self.settings.timeout, 60)
+            )
+        except httpx.TimeoutException:
+            raise APITimeoutError("Listing models timed out.") from None
+        except httpx.HTTPError as exc:
+            raise APIConnectionError(self._redact(f"Could not list models: {_describe(exc)}")) from None
+        if response.status_code >= 400:
+            raise error_from_response(
+                response.status_code, response.headers, response.content, redact=self._secrets
+            )
+        payload = load_json(response.content, what="model list")
+        if isinstance(payload, dict) and isinstance(payload.get("data"), list):
+            payload = payload["data"]  # OpenAI-style list envelope
+        if not isinstance(payload, list):
+            raise ResponseError("The model list is not a JSON array.")
+        return [m for m in payload if isinstance(m, dict) and m.get("id")]
+
+    async def download(self, url: str) -> bytes:
+        """Fetch an image URL with no Authorization header, bounded in size."""
+        try:
+            async with self.http.stream(
+                "GET", url, headers={"User-Agent": USER_AGENT}, follow_redirects=True,
+                timeout=min(self.settings.timeout, 120),
+            ) as response:
+                if response.status_code >= 400:
+                    raise ResponseError(
+                        f"The image URL answered HTTP {response.status_code}.",
+                        status=response.status_code,
+                    )
+                return await _read_limited(response, MAX_IMAGE_BYTES, "image download")
+        except httpx.TimeoutException:
+            raise ResponseError("Downloading the image URL timed out.") from None
+        except httpx.HTTPError as exc:
+            raise ResponseError(f"Downloading the image URL failed: {_describe(exc)}") from None
+
+    # -- internals ---------------------------------------------------------
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._key,) if self._key else ()
+
+    def _headers(self, url: str) -> dict[str, str]:
+        return {"User-Agent": USER_AGENT, "Accept": "application/json", **self._auth_headers(url)}
+
+    async def _generate_once(
+        self, url: str, body: dict[str, Any], request: ImageRequest, limit: int,
+        on_event: EventCallback | None,
+    ) -> Generation:
+        headers = self._headers(url)
+        if request.stream:
+            headers["Accept"] = "text/event-stream"
+        sent = False
+        request_id: str | None = None
+        try:
+            async with self.http.stream(
+                "POST", url, json=body, headers=headers, timeout=self.settings.timeout,
+                follow_redirects=False,
+            ) as response:
+                sent = True
+                request_id = response.headers.get("x-request-id")
+                status = response.status_code
+                if status >= 300:
+                    raw = await _read_limited(response, 1024 * 1024, "error body", truncate=True)
+                    error = (
+                        error_from_response(status, response.headers, raw, redact=self._secrets)
+                        if status >= 400
+                        else ResponseError(
+                            f"The API redirected (HTTP {status}); set base_url to the final address.",
+                            status=status, request_id=request_id,
+                        )
+                    )
+                    if status in RETRY_STATUSES:
+                        wait = getattr(error, "retry_after", None)
+                        raise _Retryable(error, wait)
+                    raise error
+                content_type = response.headers.get("content-type", "")
+                if "text/event-stream" in content_type:
+                    return await self._read_stream(response, request, request_id, on_event)
+                raw = await _read_limited(response, limit, "response")
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing reached the server, so retrying cannot bill twice.
+            if not sent:
+                raise _Retryable(APIConnectionError(self._redact(
+                    f"Could not connect to {urlsplit(url).netloc}: {_describe(exc)}")), None
+                ) from None
+            raise APIConnectionError(self._redact(_describe(exc))) from None
+        except httpx.TimeoutException:
+            raise APITimeoutError(
+                f"The request to {request.model} timed out after {self.settings.timeout:g} s."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise APIConnectionError(
+                self._redact(f"The connection broke during the response: {_describe(exc)}"),
+                request_id=request_id,
+            ) from None
+        try:
+            parsed = parse_generation(load_json(raw))
+        except ResponseError as exc:
+            exc.request_id = request_id
+            raise
+        return await self._materialise(parsed, request, request_id)
+
+    async def _read_stream(
+        self, response: httpx.Response, request: ImageRequest, request_id: str | None,
+        on_event: EventCallback | None,
+    ) -> Generation:
+        from httpx_sse import EventSource
+
+        final: dict[str, Any] | None = None
+        completed: list[RawItem] = []
+        usage: dict[str, Any] = {}
+        created: int | None = None
+        async for sse in EventSource(response).aiter_sse():
+            event = classify_event(sse.event, sse.data)
+            if event.kind == "done":
+                break
+            if event.kind == "error":
+                err = event.payload["error"]
+                message = err.get("message") if isinstance(err, dict) else str(err)
+                code = err.get("code") if isinstance(err, dict) else None
+                raise ServerError(
+                    self._redact(f"The stream failed: {message or 'unknown error'}"),
+                    code=code, request_id=event.payload.get("request_id") or request_id,
+                )
+            if event.kind == "final":
+                final = event.payload
+                if on_event:
+                    on_event(event)
+            elif event.kind == "image" and event.b64:
+                completed.append(RawItem(index=len(completed), b64=event.b64))
+                usage = event.payload.get("usage") or usage
+                created = event.payload.get("created") or created
+                if on_event:
+                    on_event(event)
+            elif event.kind in ("progress", "partial") and on_event:
+                on_event(event)
+        if final is not None:
+            parsed = parse_generation(final)
+        elif completed:
+            parsed = ParsedGeneration(created, completed, [], usage, {})
+        else:
+            raise ResponseError(
+                "The stream ended before any image arrived.", request_id=request_id
+            )
+        return await self._materialise(parsed, request, request_id, source="stream")
+
+    async def _materialise(
+        self, parsed: ParsedGeneration, request: ImageRequest, request_id: str | None,
+        source: str | None = None,
+    ) -> Generation:
+        """Turn raw items into checked images; a bad item fails alone, the others survive."""
+        result = Generation(request_id=request_id, usage=dict(parsed.usage))
+        for _, exc in parsed.item_errors:
+            exc.request_id = request_id
+            result.errors.append(exc)
+        created = parsed.created or int(time.time())
+        outcomes = await asyncio.gather(
+            *(self._item_bytes(item) for item in parsed.items), return_exceptions=True
+        )
+        for item, outcome in zip(parsed.items, outcomes):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, MeshImageError):
+                    raise outcome
+                outcome.request_id = outcome.request_id or request_id
+                result.errors.append(outcome)
+                continue
+            try:
+                info = inspect_image(outcome, what=f"image {item.index + 1} from {request.model}")
+            except ResponseError as exc:
+                exc.request_id = request_id
+                result.errors.append(exc)
+                continue
+            result.images.append(
+                GeneratedImage(
+                    data=outcome,
+                    mime_type=info.mime_type,
+                    width=info.width,
+                    height=info.height,
+                    prompt=request.prompt,
+                    model=request.model,
+                    revised_prompt=item.revised_prompt,
+                    request_id=request_id,
+                    created=created,
+                    params=request.describe(),
+                    row=request.row,
+                    index=item.index,
+                    source=source or item.source,
+                )
+            )
+        return result
+
+    async def _item_bytes(self, item: RawItem) -> bytes:
+        if item.b64 is not None:
+            return decode_b64(item.b64, what=f"image {item.index + 1}")
+        if item.data_uri is not None:
+            return decode_data_uri(item.data_uri)
+        assert item.url is not None
+        return await self.download(item.url)
+
+
+class _Retryable(Exception):
+    def __init__(self, error: MeshImageError, wait: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait = wait
+
+
+async def _read_limited(
+    response: httpx.Response, limit: int, what: str, *, truncate: bool = False
+) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit and not truncate:
+        raise ResponseError(
+            f"The {what} is {int(declared) // (1024 * 1024)} MiB, over the {limit // (1024 * 1024)}"
+            " MiB limit; refusing to load it."
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                break
+            raise ResponseError(
+                f"The {what} exceeded the {limit // (1024 * 1024)} MiB limit; refusing to load it."
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+

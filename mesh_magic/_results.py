@@ -1,0 +1,186 @@
+"""Result objects: `GeneratedImage` (one image and its facts) and `ImageResult` (a call's grid).
+
+They know how to display themselves (via `_display`) but nothing of IPython:
+rich display is the `_repr_mimebundle_` protocol, which any front end may use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, overload
+
+from ._errors import MeshImageError
+from ._images import EXTENSIONS
+
+
+@dataclass(eq=False)
+class GeneratedImage:
+    """One generated image with full-resolution bytes and where it came from."""
+
+    data: bytes = field(repr=False)
+    mime_type: str
+    width: int
+    height: int
+    prompt: str
+    model: str
+    revised_prompt: str | None = None
+    request_id: str | None = None
+    created: int | None = None
+    path: Path | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    row: int = 0
+    index: int = 0
+    cached: bool = False
+    source: str = "b64_json"  # b64_json | url | data_uri | stream
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS.get(self.mime_type, "bin")
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    def to_pil(self) -> Any:
+        """A loaded `PIL.Image.Image` of the full-resolution image."""
+        from ._images import to_pil
+
+        return to_pil(self.data)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the image bytes; a directory gets a descriptive file name."""
+        target = Path(path).expanduser()
+        if target.is_dir() or str(path).endswith(("/", "\\")):
+            target.mkdir(parents=True, exist_ok=True)
+            target = target / f"{self.slug()}.{self.extension}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.data)
+        return target
+
+    def slug(self) -> str:
+        words = re.sub(r"[^a-z0-9]+", "-", self.prompt.lower()).strip("-")[:40].strip("-")
+        model = re.sub(r"[^a-z0-9]+", "-", self.model.lower()).strip("-")
+        return f"{words or 'image'}_{model}_{self.row}-{self.index}"
+
+    def metadata(self) -> dict[str, Any]:
+        """Facts worth keeping with the image (sidecars, output metadata). Never the key."""
+        return {
+            "prompt": self.prompt,
+            "model": self.model,
+            "revised_prompt": self.revised_prompt,
+            "request_id": self.request_id,
+            "created": self.created,
+            "mime_type": self.mime_type,
+            "width": self.width,
+            "height": self.height,
+            "params": self.params,
+            "cached": self.cached,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<GeneratedImage {self.model} {self.size} {self.mime_type} "
+            f"{len(self.data)} bytes prompt={self.prompt[:40]!r}>"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        from ._display import render_image
+
+        return render_image(self)
+
+
+@dataclass
+class ItemError:
+    """A failed grid cell: which prompt and model, and the error."""
+
+    prompt: str
+    model: str
+    error: MeshImageError
+    row: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.error}"
+
+
+class ImageResult(Sequence[GeneratedImage]):
+    """The images of one call (all prompts x models), in grid order, plus per-item errors."""
+
+    def __init__(
+        self,
+        images: Sequence[GeneratedImage] = (),
+        errors: Sequence[ItemError] = (),
+        *,
+        rows: Sequence[tuple[str, str]] = (),
+        usage: dict[str, Any] | None = None,
+        display_max_px: int = 512,
+        interrupted: bool = False,
+        notes: Sequence[str] = (),
+    ) -> None:
+        self._images = sorted(images, key=lambda im: (im.row, im.index))
+        self.errors: list[ItemError] = sorted(errors, key=lambda e: e.row)
+        self.rows: list[tuple[str, str]] = list(rows) or _rows_of(self._images, self.errors)
+        self.usage: dict[str, Any] = usage or {}
+        self.display_max_px = display_max_px
+        self.interrupted = interrupted
+        self.notes: list[str] = list(notes)
+
+    @overload
+    def __getitem__(self, index: int) -> GeneratedImage: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[GeneratedImage]: ...
+    def __getitem__(self, index: int | slice) -> GeneratedImage | list[GeneratedImage]:
+        return self._images[index]
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def __iter__(self) -> Iterator[GeneratedImage]:
+        return iter(self._images)
+
+    @property
+    def images(self) -> list[GeneratedImage]:
+        return list(self._images)
+
+    @property
+    def request_ids(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for im in self._images:
+            if im.request_id:
+                seen.setdefault(im.request_id)
+        for err in self.errors:
+            if err.error.request_id:
+                seen.setdefault(err.error.request_id)
+        return list(seen)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.interrupted
+
+    def save(self, directory: str | Path) -> list[Path]:
+        """Write every image (and a JSON sidecar each) to `directory`; returns the image paths."""
+        from ._store import write_with_sidecar
+
+        folder = Path(directory).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        return [write_with_sidecar(folder, im) for im in self._images]
+
+    def __repr__(self) -> str:
+        state = " interrupted" if self.interrupted else ""
+        return f"<ImageResult {len(self)} images, {len(self.errors)} errors{state}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        from ._display import render_result
+
+        return render_result(self)
+
+
+def _rows_of(images: Sequence[GeneratedImage], errors: Sequence[ItemError]) -> list[tuple[str, str]]:
+    found: dict[int, tuple[str, str]] = {}
+    for im in images:
+        found.setdefault(im.row, (im.prompt, im.model))
+    for err in errors:
+        found.setdefault(err.row, (err.prompt, err.model))
+    return [found[k] for k in sorted(found)]
