@@ -9,7 +9,7 @@ from typing import Any
 from . import _config
 from ._config import MeshImg
 from ._engine import engine
-from ._generate import arun, in_engine, plan, run
+from ._generate import arun, in_engine, plan, raise_total_failure, run
 from ._results import ImageResult
 
 
@@ -17,15 +17,16 @@ def generate(prompt: str, **options: Any) -> ImageResult:
     """Generate images for `prompt`; options are the magic's (model, n, size, quality, ...).
 
     Several comma-separated models give one row each. Per-item failures are in
-    `result.errors`; an error that stops the whole call (bad input) is raised.
+    `result.errors`; bad input, or one error that sank every item (a bad key),
+    is raised.
     """
-    return run(plan(prompt, options))
+    return raise_total_failure(run(plan(prompt, options)))
 
 
 async def agenerate(prompt: str, **options: Any) -> ImageResult:
     """Async `generate`: awaitable from any event loop, including a notebook cell."""
     call = plan(prompt, options)
-    return await in_engine(lambda: arun(call))
+    return raise_total_failure(await in_engine(lambda: arun(call)))
 
 
 def generate_many(prompts: Sequence[str], **options: Any) -> list[ImageResult]:
@@ -62,6 +63,27 @@ def models(text: str | None = None, **options: Any) -> list[dict[str, Any]]:
         needle = text.lower()
         found = [m for m in found if needle in f"{m.get('id', '')} {m.get('name', '')}".lower()]
     return sorted(found, key=lambda m: str(m.get("id")))
+
+
+def history(n: int | None = None, *, text: str | None = None, model: str | None = None,
+            **options: Any) -> ImageResult:
+    """The last `n` (default 20) stored generations, newest first, filtered by prompt text or model."""
+    from dataclasses import replace
+
+    from ._store import Store
+
+    settings = _config.resolve(options)
+    images = Store.for_settings(settings).history(n or 20, text=text, model=model)
+    rows: list[tuple[str, str]] = []
+    placed = []
+    keys: dict[tuple[str, str, str | None], int] = {}
+    for image in images:
+        key = (image.prompt, image.model, image.request_id)
+        if key not in keys:
+            keys[key] = len(rows)
+            rows.append((image.prompt, image.model))
+        placed.append(replace(image, row=keys[key]))
+    return ImageResult(placed, rows=rows, display_max_px=min(settings.display_max_px, 256))
 
 
 def price_per_image(model: dict[str, Any]) -> float | None:

@@ -13,7 +13,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import httpx
@@ -24,6 +24,7 @@ from ._http import Generation, MeshClient
 from ._parsing import StreamEvent
 from ._request import ImageRequest
 from ._results import GeneratedImage, ImageResult, ItemError
+from ._store import Store, replay_miss
 
 T = TypeVar("T")
 
@@ -168,7 +169,6 @@ class Collector:
     items: list[ItemProgress] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     on_change: Callable[[Collector], None] | None = None
-    on_image: Callable[[GeneratedImage], GeneratedImage] | None = None
 
     def __post_init__(self) -> None:
         self.items = [ItemProgress(r.prompt, r.model, r.n) for r in self.requests]
@@ -180,8 +180,6 @@ class Collector:
 
     def add(self, generation: Generation, request: ImageRequest) -> None:
         images = generation.images
-        if self.on_image is not None:
-            images = [self.on_image(im) for im in images]
         with self._lock:
             self.images.extend(images)
             for err in generation.errors:
@@ -240,15 +238,38 @@ async def run_requests(
     collector: Collector,
     *,
     client: MeshClient | None = None,
-    fetch: Callable[[ImageRequest], Coroutine[Any, Any, Generation | None]] | None = None,
+    store: Store | None = None,
+    fresh: bool = False,
 ) -> ImageResult:
     """Run every request concurrently (bounded by `settings.concurrency`) into `collector`.
 
-    `fetch` may serve a request without the API (the cache): when it returns a
-    Generation, no HTTP call is made for that request.
+    With a `store`, each new image is written there before anyone sees it, and
+    `settings.cache` decides whether a stored answer replaces the HTTP call.
     """
     client = client or engine().client(settings)
     gate = asyncio.Semaphore(settings.concurrency)
+    use_cache = store is not None and settings.cache != "off" and not fresh
+
+    def from_cache(request: ImageRequest) -> Generation | None:
+        if not use_cache or store is None:
+            return None
+        found = store.lookup(request, settings.base_url, any_host=settings.cache == "replay")
+        if found:
+            return Generation(images=found, request_id=found[0].request_id)
+        if settings.cache == "replay":
+            raise replay_miss(request, store)
+        return None
+
+    def keep(request: ImageRequest, generation: Generation) -> Generation:
+        if store is None or not generation.images:
+            return generation
+        try:
+            generation.images = [store.put(im, base_url=settings.base_url)
+                                 for im in generation.images]
+            store.remember(request, settings.base_url, generation.images)
+        except OSError as exc:
+            collector.note(f"Could not write to the store {store.root}: {exc}")
+        return generation
 
     async def call(request: ImageRequest) -> Generation:
         def on_event(event: StreamEvent) -> None:
@@ -268,7 +289,7 @@ async def run_requests(
 
     async def one(request: ImageRequest) -> None:
         try:
-            generation = await fetch(request) if fetch is not None else None
+            generation = from_cache(request)
             if generation is None:
                 try:
                     generation = await call(request)
@@ -277,6 +298,7 @@ async def run_requests(
                         generation = await fan_out_singles(request)
                     else:
                         raise
+                generation = keep(request, generation)
             collector.add(generation, request)
             collector.set_status(request.row, "done")
         except MeshImageError as exc:
@@ -287,9 +309,7 @@ async def run_requests(
 
     async def fan_out_singles(request: ImageRequest) -> Generation:
         collector.note(f"{request.model} makes one image per request: sent {request.n} requests.")
-        singles = [
-            ImageRequest(**{**request.__dict__, "n": 1}) for _ in range(request.n)
-        ]
+        singles = [replace(request, n=1) for _ in range(request.n)]
         outcomes = await asyncio.gather(*(call(s) for s in singles), return_exceptions=True)
         merged = Generation()
         for index, outcome in enumerate(outcomes):

@@ -17,6 +17,7 @@ from ._engine import Collector, engine, run_requests
 from ._errors import InvalidOptionError
 from ._request import ImageRequest, build_requests
 from ._results import ImageResult
+from ._store import Store
 
 # Options that shape a call but are not settings.
 CALL_OPTIONS = ("save", "fresh")
@@ -44,6 +45,10 @@ def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None)
     elif not isinstance(prompts, Sequence) or not all(isinstance(p, str) for p in prompts):
         raise InvalidOptionError("prompt must be a string (or a list of strings).")
     settings = resolve(options)
+    if fresh and settings.cache == "replay":
+        raise InvalidOptionError(
+            "--fresh needs the API, but cache='replay' never calls it: set cache='on' first."
+        )
     requests = build_requests(list(prompts), settings)
     return Plan(settings, requests, Path(save).expanduser() if save else None, fresh)
 
@@ -54,7 +59,10 @@ def new_collector(call: Plan, on_change: Callable[[Collector], None] | None = No
 
 async def arun(call: Plan, collector: Collector | None = None) -> ImageResult:
     collector = collector or new_collector(call)
-    result = await run_requests(call.requests, call.settings, collector)
+    result = await run_requests(
+        call.requests, call.settings, collector, store=Store.for_settings(call.settings),
+        fresh=call.fresh,
+    )
     _after(call, result)
     return result
 
@@ -77,6 +85,18 @@ def run(
 def _after(call: Plan, result: ImageResult) -> None:
     if call.save is not None and len(result):
         result.save(call.save)
+
+
+def raise_total_failure(result: ImageResult) -> ImageResult:
+    """Raise the error when nothing arrived and every item failed the same way (bad key, ...).
+
+    A mixed outcome is returned as is: its failures are in `result.errors`.
+    """
+    if not len(result) and result.errors and not result.interrupted:
+        first = result.errors[0].error
+        if all(type(item.error) is type(first) for item in result.errors):
+            raise first
+    return result
 
 
 async def in_engine(coro_factory: Callable[[], Any]) -> Any:

@@ -20,7 +20,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from . import _config
 from ._config import SETTING_NAMES, mask_key
 from ._errors import InvalidOptionError, MeshImageError
-from ._generate import Plan, new_collector, plan, run
+from ._generate import Plan, new_collector, plan, raise_total_failure, run
 from ._prompt import prepare_prompts
 from ._request import parse_param
 from ._results import ImageResult
@@ -166,12 +166,12 @@ class MeshImgMagics(Magics):
 
         progress = ProgressDisplay(call) if display else None
         result = run(call, new_collector(call), tick=progress.tick if progress else None)
-        if not len(result) and result.errors and not result.interrupted:
-            first = result.errors[0].error
-            if all(type(e.error) is type(first) for e in result.errors):
-                if progress:
-                    progress.finish(None)
-                raise first
+        try:
+            raise_total_failure(result)
+        except MeshImageError:
+            if progress:
+                progress.finish(None)
+            raise
         # Shown already (in place of the progress box) or not wanted: the displayhook skips it.
         if progress is None or progress.finish(result):
             self._quiet.add(id(result))
