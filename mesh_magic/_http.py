@@ -328,7 +328,7 @@ class MeshClient:
         outcomes = await asyncio.gather(
             *(self._item_bytes(item) for item in parsed.items), return_exceptions=True
         )
-        for item, outcome in zip(parsed.items, outcomes):
+        for item, outcome in zip(parsed.items, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, MeshImageError):
                     raise outcome
