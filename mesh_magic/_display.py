@@ -41,6 +41,8 @@ def _caption(image: GeneratedImage) -> str:
     bits = [f"<b>{html.escape(image.model)}</b>", html.escape(image.size)]
     if image.cached:
         bits.append("cached")
+    if image.partial:
+        bits.append("partial (stream failed)")
     line = " · ".join(bits)
     if image.revised_prompt and image.revised_prompt != image.prompt:
         line += f'<br><i title="revised prompt">{html.escape(image.revised_prompt[:300])}</i>'

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 import httpx
 
 from ._config import Settings
-from ._errors import InvalidRequestError, MeshImageError
+from ._errors import InvalidRequestError, MeshImageError, RateLimitError
 from ._http import Generation, MeshClient
+from ._images import inspect_image
 from ._parsing import StreamEvent
 from ._request import ImageRequest
 from ._results import GeneratedImage, ImageResult, ItemError
@@ -225,6 +226,41 @@ class Collector:
             )
 
 
+class AdaptiveLimit:
+    """A concurrency gate that halves on rate limiting and grows back one step per success.
+
+    Bulk runs meet 429 storms; backing off here (not only per request) stops a
+    run of hundreds from hammering a server that already said "slow down".
+    """
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.active = 0
+        self.lowest = ceiling
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.active < self.limit)
+            self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.active -= 1
+            self._cond.notify_all()
+
+    def throttle(self) -> None:
+        self.limit = max(1, self.limit // 2)
+        self.lowest = min(self.lowest, self.limit)
+
+    async def recover(self) -> None:
+        async with self._cond:
+            if self.limit < self.ceiling:
+                self.limit += 1
+                self._cond.notify_all()
+
+
 def _single_image_only(error: MeshImageError) -> bool:
     text = f"{error.code or ''} {error.message}".lower()
     return isinstance(error, InvalidRequestError) and (
@@ -246,8 +282,13 @@ async def run_requests(
     With a `store`, each new image is written there before anyone sees it, and
     `settings.cache` decides whether a stored answer replaces the HTTP call.
     """
-    client = client or engine().client(settings)
-    gate = asyncio.Semaphore(settings.concurrency)
+    gate = AdaptiveLimit(settings.concurrency)
+
+    def on_retry(error: MeshImageError, wait: float) -> None:
+        if isinstance(error, RateLimitError):
+            gate.throttle()
+
+    client = client or engine().client(settings, on_retry=on_retry)
     use_cache = store is not None and settings.cache != "off" and not fresh
 
     def from_cache(request: ImageRequest) -> Generation | None:
@@ -285,7 +326,9 @@ async def run_requests(
 
         async with gate:
             collector.set_status(request.row, "running")
-            return await client.generate(request, on_event=on_event)
+            generation = await client.generate(request, on_event=on_event)
+        await gate.recover()
+        return generation
 
     async def one(request: ImageRequest) -> None:
         try:
@@ -302,10 +345,26 @@ async def run_requests(
             collector.add(generation, request)
             collector.set_status(request.row, "done")
         except MeshImageError as exc:
+            keep_partial(request, exc)
             collector.fail(request, exc)
         except asyncio.CancelledError:
             collector.set_status(request.row, "cancelled")
             raise
+
+    def keep_partial(request: ImageRequest, error: MeshImageError) -> None:
+        data = getattr(error, "partial_image", None)
+        if not data:
+            return
+        try:
+            info = inspect_image(data, what="partial image")
+        except MeshImageError:
+            return
+        image = GeneratedImage(
+            data=data, mime_type=info.mime_type, width=info.width, height=info.height,
+            prompt=request.prompt, model=request.model, request_id=error.request_id,
+            params=request.describe(), row=request.row, partial=True, source="stream",
+        )
+        collector.add(Generation(images=[image]), request)
 
     async def fan_out_singles(request: ImageRequest) -> Generation:
         collector.note(f"{request.model} makes one image per request: sent {request.n} requests.")

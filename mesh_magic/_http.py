@@ -98,7 +98,7 @@ class MeshClient:
         http: httpx.AsyncClient,
         *,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        on_retry: Callable[[str], None] | None = None,
+        on_retry: Callable[[MeshImageError, float], None] | None = None,
     ) -> None:
         self.settings = settings
         self.http = http
@@ -157,7 +157,7 @@ class MeshClient:
                     raise retry.error from None
                 attempt += 1
                 if self._on_retry:
-                    self._on_retry(f"{retry.error.message}: retry {attempt} in {wait:.1f} s")
+                    self._on_retry(retry.error, wait)
                 await self._sleep(wait)
             except asyncio.TimeoutError:
                 raise APITimeoutError(
@@ -275,44 +275,58 @@ class MeshClient:
         self, response: httpx.Response, request: ImageRequest, request_id: str | None,
         on_event: EventCallback | None,
     ) -> Generation:
+        """Read MeshAPI `image.chunk` or OpenAI `image_generation.*` events to the end.
+
+        If the stream fails, the error carries the last partial image
+        (`error.partial_image`), so what already arrived is not lost.
+        """
         from httpx_sse import EventSource
 
         final: dict[str, Any] | None = None
         completed: list[RawItem] = []
         usage: dict[str, Any] = {}
         created: int | None = None
-        async for sse in EventSource(response).aiter_sse():
-            event = classify_event(sse.event, sse.data)
-            if event.kind == "done":
-                break
-            if event.kind == "error":
-                err = event.payload["error"]
-                message = err.get("message") if isinstance(err, dict) else str(err)
-                code = err.get("code") if isinstance(err, dict) else None
-                raise ServerError(
-                    self._redact(f"The stream failed: {message or 'unknown error'}"),
-                    code=code, request_id=event.payload.get("request_id") or request_id,
+        partial: bytes | None = None
+        try:
+            async for sse in EventSource(response).aiter_sse():
+                event = classify_event(sse.event, sse.data)
+                if event.kind == "done":
+                    break
+                if event.kind == "error":
+                    err = event.payload["error"]
+                    message = err.get("message") if isinstance(err, dict) else str(err)
+                    code = err.get("code") if isinstance(err, dict) else None
+                    raise ServerError(
+                        self._redact(f"The stream failed: {message or 'unknown error'}"),
+                        code=code, request_id=event.payload.get("request_id") or request_id,
+                    )
+                if event.kind == "final":
+                    final = event.payload
+                elif event.kind == "image" and event.b64:
+                    completed.append(RawItem(index=len(completed), b64=event.b64))
+                    usage = event.payload.get("usage") or usage
+                    created = event.payload.get("created") or created
+                elif event.kind == "partial" and event.b64:
+                    partial = _try_b64(event.b64)
+                if on_event and event.kind != "ignore":
+                    on_event(event)
+            if final is not None:
+                parsed = parse_generation(final)
+            elif completed:
+                parsed = ParsedGeneration(created, completed, [], usage, {})
+            else:
+                raise ResponseError(
+                    "The stream ended before the image arrived.", request_id=request_id
                 )
-            if event.kind == "final":
-                final = event.payload
-                if on_event:
-                    on_event(event)
-            elif event.kind == "image" and event.b64:
-                completed.append(RawItem(index=len(completed), b64=event.b64))
-                usage = event.payload.get("usage") or usage
-                created = event.payload.get("created") or created
-                if on_event:
-                    on_event(event)
-            elif event.kind in ("progress", "partial") and on_event:
-                on_event(event)
-        if final is not None:
-            parsed = parse_generation(final)
-        elif completed:
-            parsed = ParsedGeneration(created, completed, [], usage, {})
-        else:
-            raise ResponseError(
-                "The stream ended before any image arrived.", request_id=request_id
+        except MeshImageError as exc:
+            exc.partial_image = partial  # type: ignore[attr-defined]
+            raise
+        except httpx.HTTPError as exc:
+            error = APIConnectionError(
+                self._redact(f"The stream broke: {_describe(exc)}"), request_id=request_id
             )
+            error.partial_image = partial  # type: ignore[attr-defined]
+            raise error from None
         return await self._materialise(parsed, request, request_id, source="stream")
 
     async def _materialise(
@@ -367,6 +381,13 @@ class MeshClient:
             return decode_data_uri(item.data_uri)
         assert item.url is not None
         return await self.download(item.url)
+
+
+def _try_b64(text: str) -> bytes | None:
+    try:
+        return decode_b64(text)
+    except ResponseError:
+        return None
 
 
 class _Retryable(Exception):

@@ -34,6 +34,7 @@ class GeneratedImage:
     row: int = 0
     index: int = 0
     cached: bool = False
+    partial: bool = False  # a stream's last partial image, kept because the stream failed
     source: str = "b64_json"  # b64_json | url | data_uri | stream
 
     @property
@@ -78,6 +79,7 @@ class GeneratedImage:
             "height": self.height,
             "params": self.params,
             "cached": self.cached,
+            "partial": self.partial,
         }
 
     def __repr__(self) -> str:
