@@ -135,7 +135,8 @@ class MeshImg(Configurable):
         config=True
     )
     display_max_px = Int(
-        None, allow_none=True, help="Longest side of inline thumbnails in pixels (default 512)."
+        None, allow_none=True,
+        help="Longest side of inline thumbnails in pixels (default 512); 0 embeds full resolution.",
     ).tag(config=True)
     store_dir = Unicode(
         None, allow_none=True, help="Where generated images are kept. Env: MESHIMG_STORE_DIR."
@@ -316,7 +317,9 @@ def validate_settings(values: dict[str, Any]) -> dict[str, Any]:
     out["timeout"] = _as_float("timeout", out["timeout"], 0.1, 3600)
     out["max_retries"] = _as_int("max_retries", out["max_retries"], 0, 10)
     out["concurrency"] = _as_int("concurrency", out["concurrency"], 1, 64)
-    out["display_max_px"] = _as_int("display_max_px", out["display_max_px"], 16, 8192)
+    out["display_max_px"] = _as_int("display_max_px", out["display_max_px"], 0, 8192)
+    if 0 < out["display_max_px"] < 16:
+        raise InvalidOptionError("display_max_px must be 0 (embed full resolution) or 16-8192.")
     out["cache"] = _choice("cache", out["cache"], CACHE_MODES)
     if out["store_dir"] is not None:
         out["store_dir"] = str(Path(str(out["store_dir"])).expanduser())

@@ -94,14 +94,14 @@ def _describe(data: bytes) -> str:
 def thumbnail(data: bytes, max_px: int) -> tuple[bytes, str, int, int]:
     """A compact copy for inline display: longest side `max_px`, JPEG unless alpha needs PNG.
 
-    Returns (bytes, mime, width, height). Small images already in a web format
-    are passed through untouched.
+    Returns (bytes, mime, width, height). Small images, and every image when
+    `max_px` is 0 (full-resolution embedding), are passed through untouched.
     """
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as img:
         width, height = img.size
-        if max(width, height) <= max_px and len(data) <= 200_000:
+        if max_px <= 0 or (max(width, height) <= max_px and len(data) <= 200_000):
             return data, Image.MIME.get(img.format or "", "image/png"), width, height
         img.draft("RGB", (max_px, max_px))  # cheap JPEG downscale on decode
         copy: Any = img.copy()

@@ -71,9 +71,17 @@ def sidecar_for(image: GeneratedImage, **extra: Any) -> dict[str, Any]:
 
 
 def write_with_sidecar(folder: Path, image: GeneratedImage, stem: str | None = None) -> Path:
-    """Write `image` as `<stem>.<ext>` plus `<stem>.json`; returns the image path."""
-    stem = stem or image.slug()
+    """Write `image` as `<stem>.<ext>` plus `<stem>.json`; returns the image path.
+
+    An existing file with other bytes is kept: the new one gets a `-2`, `-3`... suffix.
+    """
+    base = stem or image.slug()
+    stem, counter = base, 1
     target = folder / f"{stem}.{image.extension}"
+    while target.exists() and target.read_bytes() != image.data:
+        counter += 1
+        stem = f"{base}-{counter}"
+        target = folder / f"{stem}.{image.extension}"
     atomic_write(target, image.data)
     atomic_write(folder / f"{stem}.json", _json_bytes(sidecar_for(image)))
     return target
