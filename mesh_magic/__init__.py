@@ -20,7 +20,7 @@ _EXPORTS = {
     "login": "._api",
     "models": "._api",
     "history": "._api",
-    "panel": ".panel",
+    "panel": "._panel",
     "ImageResult": "._results",
     "GeneratedImage": "._results",
     "ItemError": "._results",
@@ -62,8 +62,8 @@ if TYPE_CHECKING:
         ServerError,
         UnsupportedModelError,
     )
+    from ._panel import panel
     from ._results import GeneratedImage, ImageResult, ItemError
-    from .panel import panel
 
 
 def __getattr__(name: str) -> Any:

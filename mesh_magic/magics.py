@@ -15,7 +15,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.utils.process import arg_split
 
 from . import _config
 from ._config import SETTING_NAMES, mask_key
@@ -88,6 +89,15 @@ def _split_line(line: str, parser: Any) -> tuple[list[str], str]:
     return argv, rest.strip()
 
 
+def _shell_split(line: str) -> list[str]:
+    """Words as IPython's `parse_argstring` splits them, minus quotes around a whole word.
+
+    So `--save "my dir"` means `my dir` (parse_argstring would keep the quotes), while
+    quotes inside a word survive: `-p meta={"a":1}` still passes JSON. Same rule as `%meshimg`.
+    """
+    return [_unquote(word) for word in arg_split(line, posix=False)]
+
+
 def _unquote(token: str) -> str:
     if len(token) >= 2 and token[0] == token[-1] and token[0] in "\"'":
         return token[1:-1]
@@ -148,7 +158,7 @@ class MeshImgMagics(Magics):
                 argv, text = _split_line(line, parser)
                 args = parser.parse_args(argv)
             else:
-                args = parse_argstring(self.meshimg, line)
+                args = parser.parse_args(_shell_split(line))
                 text = cell
         except ValueError as exc:  # unbalanced quotes from the shell-style splitter
             raise UsageError(f"Could not read the options: {exc}.") from None
@@ -193,7 +203,10 @@ class MeshImgMagics(Magics):
     @line_magic
     def meshimg_config(self, line: str) -> Any:
         """Show the effective config (key masked, with sources), or set session values."""
-        args = parse_argstring(self.meshimg_config, line)
+        try:
+            args = self.meshimg_config.parser.parse_args(_shell_split(line))
+        except ValueError as exc:  # unbalanced quotes
+            raise UsageError(f"Could not read the options: {exc}.") from None
         session = _config.session()
         if args.reset:
             session.reset()
@@ -234,21 +247,34 @@ class MeshImgMagics(Magics):
     @line_magic
     def meshimg_panel(self, line: str) -> Any:
         """Show the widget panel (same as mesh_magic.panel())."""
-        from . import panel
+        from ._panel import panel
 
         return panel()
 
+    @magic_arguments()
+    @argument("-m", "--model", help="Only images of models whose id contains MODEL.")
+    @argument("words", nargs="*", metavar="[N] [TEXT]",
+              help="How many images (default 20), then text to find in the prompts.")
     @line_magic
     def meshimg_history(self, line: str) -> Any:
-        """The last N generations of this store, as a grid with prompts: %meshimg_history [N] [TEXT]."""
+        """The last N stored images (default 20), newest first, as a grid with prompts.
+
+        Reads the store (store_dir / MESHIMG_STORE_DIR), so earlier sessions show too.
+        %meshimg_history 10 --model google/imagen-4 cat
+        """
         from ._api import history
 
-        words = shlex.split(line) if line.strip() else []
+        parser = self.meshimg_history.parser
+        try:
+            args = parser.parse_intermixed_args(shlex.split(line))
+        except ValueError as exc:  # unbalanced quotes
+            raise UsageError(f"Could not read the options: {exc}.") from None
+        words = list(args.words)
         n = None
         if words and words[0].isdigit():
             n = int(words.pop(0))
         try:
-            return history(n, text=" ".join(words) or None)
+            return history(n, text=" ".join(words) or None, model=args.model or None)
         except InvalidOptionError as exc:
             raise UsageError(str(exc)) from None
 
@@ -261,7 +287,7 @@ def _parse_assignment(item: str) -> tuple[str, Any]:
     if key not in SETTING_NAMES and key != "api_key":
         raise UsageError(f"Unknown setting {key!r}. Known: api_key, {', '.join(SETTING_NAMES)}.")
     if key in ("api_key", "model", "base_url", "store_dir", "size"):
-        return key, raw.strip()
+        return key, _unquote(raw.strip())
     try:
         return key, json.loads(raw)
     except ValueError:
