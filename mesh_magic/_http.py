@@ -10,11 +10,12 @@ transport.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,12 +26,14 @@ from ._config import Settings
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
+    AuthenticationError,
     InvalidOptionError,
     MeshImageError,
     RateLimitError,
     ResponseError,
     ServerError,
     error_from_response,
+    parse_retry_after,
 )
 from ._images import inspect_image
 from ._parsing import (
@@ -56,6 +59,15 @@ USER_AGENT = "mesh-magic/0.1"
 ALLOW_HTTP_ENV = "MESHIMG_ALLOW_INSECURE_HTTP"
 
 EventCallback = Callable[[StreamEvent], None]
+
+# Set around one exchange with the API; `_materialise` flips it once the answer is in.
+_ANSWERED: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "mesh_magic_answered", default=None
+)
+_SENT_HINT = (
+    "The connection broke after the request was sent, so it was not retried automatically "
+    "(it may have been billed). Run it again if you need the image."
+)
 
 
 def max_body_bytes(n: int) -> int:
@@ -108,6 +120,16 @@ class MeshClient:
         self._key = settings.api_key.reveal() if settings.api_key else None
         self._check_transport_security()
 
+    def _require_key(self) -> None:
+        """No key for a remote API: say so before sending anything (loopback servers may not need one)."""
+        host = urlsplit(self.root).hostname or ""
+        if not self._key and not self.settings.offline and not is_loopback(host):
+            raise AuthenticationError(
+                f"No API key is set for {host}.",
+                hint="Set MESHAPI_API_KEY (or MESH_API_KEY), or run %meshimg_config --login "
+                "(mesh_magic.login()). To try without a key, use base_url='offline'.",
+            )
+
     def _check_transport_security(self) -> None:
         parts = urlsplit(self.root)
         if (
@@ -136,15 +158,15 @@ class MeshClient:
     async def generate(self, request: ImageRequest, on_event: EventCallback | None = None
                        ) -> Generation:
         """POST one generation (retrying where safe) and return its images."""
+        self._require_key()
         url = f"{self.root}/images/generations"
         body = request.body()
         limit = max_body_bytes(request.n)
         attempt = 0
         while True:
             try:
-                return await asyncio.wait_for(
-                    self._generate_once(url, body, request, limit, on_event),
-                    timeout=self.settings.timeout,
+                return await self._within_timeout(
+                    self._generate_once(url, body, request, limit, on_event)
                 )
             except _Retryable as retry:
                 wait = retry.wait if retry.wait is not None else backoff_delay(attempt)
@@ -164,7 +186,34 @@ class MeshClient:
                     f"No complete answer within {self.settings.timeout:g} s from {request.model}."
                 ) from None
 
+    async def _within_timeout(self, work: Coroutine[Any, Any, Generation]) -> Generation:
+        """Await one exchange with the API under `timeout`; raises asyncio.TimeoutError.
+
+        The timeout is per request: once the API has answered (`_materialise` marks
+        it), image downloads run on their own timeouts, so a slow image host fails
+        that image (kept per item, with the request id) instead of the whole call.
+        """
+        answered = [False]
+        token = _ANSWERED.set(answered)
+        try:
+            task = asyncio.ensure_future(work)  # copies the context that holds `answered`
+        finally:
+            _ANSWERED.reset(token)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.settings.timeout)
+            if not done and answered[0]:
+                await asyncio.wait({task})
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise asyncio.TimeoutError
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()  # we were cancelled (Ctrl-C): stop the request too
+
     async def list_models(self, kind: str | None = "image") -> list[dict[str, Any]]:
+        self._require_key()
         url = f"{self.root}/models"
         params = {"type": kind} if kind else None
         try:
@@ -242,6 +291,8 @@ class MeshClient:
                     )
                     if status in RETRY_STATUSES:
                         wait = getattr(error, "retry_after", None)
+                        if wait is None:  # 502/503/504 may send Retry-After too
+                            wait = parse_retry_after(response.headers.get("retry-after"))
                         raise _Retryable(error, wait)
                     raise error
                 content_type = response.headers.get("content-type", "")
@@ -254,7 +305,7 @@ class MeshClient:
                 raise _Retryable(APIConnectionError(self._redact(
                     f"Could not connect to {urlsplit(url).netloc}: {_describe(exc)}")), None
                 ) from None
-            raise APIConnectionError(self._redact(_describe(exc))) from None
+            raise APIConnectionError(self._redact(_describe(exc)), hint=_SENT_HINT) from None
         except httpx.TimeoutException:
             raise APITimeoutError(
                 f"The request to {request.model} timed out after {self.settings.timeout:g} s."
@@ -262,7 +313,7 @@ class MeshClient:
         except httpx.HTTPError as exc:
             raise APIConnectionError(
                 self._redact(f"The connection broke during the response: {_describe(exc)}"),
-                request_id=request_id,
+                request_id=request_id, hint=_SENT_HINT,
             ) from None
         try:
             parsed = parse_generation(load_json(raw))
@@ -334,6 +385,9 @@ class MeshClient:
         source: str | None = None,
     ) -> Generation:
         """Turn raw items into checked images; a bad item fails alone, the others survive."""
+        answered = _ANSWERED.get()
+        if answered is not None:
+            answered[0] = True  # the API part is over: downloads have their own timeouts
         result = Generation(request_id=request_id, usage=dict(parsed.usage))
         for _, exc in parsed.item_errors:
             exc.request_id = request_id
@@ -380,7 +434,12 @@ class MeshClient:
         if item.data_uri is not None:
             return decode_data_uri(item.data_uri)
         assert item.url is not None
-        return await self.download(item.url)
+        try:
+            return await asyncio.wait_for(self.download(item.url), timeout=self.settings.timeout)
+        except asyncio.TimeoutError:
+            raise ResponseError(
+                f"Downloading image {item.index + 1} timed out after {self.settings.timeout:g} s."
+            ) from None
 
 
 def _try_b64(text: str) -> bytes | None:
