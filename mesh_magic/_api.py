@@ -67,13 +67,22 @@ def models(text: str | None = None, **options: Any) -> list[dict[str, Any]]:
 
 def history(n: int | None = None, *, text: str | None = None, model: str | None = None,
             **options: Any) -> ImageResult:
-    """The last `n` (default 20) stored generations, newest first, filtered by prompt text or model."""
+    """The last `n` (default 20) stored images, newest first, filtered by prompt text or model.
+
+    Reads the store folder (`store_dir` / MESHIMG_STORE_DIR), so it shows the
+    generations of earlier sessions and kernels too. Images of one request share
+    a row, captioned with its prompt.
+    """
     from dataclasses import replace
 
     from ._store import Store
 
+    limit = 20 if n is None else n
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise _config.InvalidOptionError(f"history needs a positive number of images (got {n!r}).")
     settings = _config.resolve(options)
-    images = Store.for_settings(settings).history(n or 20, text=text, model=model)
+    store = Store.for_settings(settings)
+    images = store.history(limit, text=text, model=model)
     rows: list[tuple[str, str]] = []
     placed = []
     keys: dict[tuple[str, str, str | None], int] = {}
@@ -83,7 +92,46 @@ def history(n: int | None = None, *, text: str | None = None, model: str | None 
             keys[key] = len(rows)
             rows.append((image.prompt, image.model))
         placed.append(replace(image, row=keys[key]))
-    return ImageResult(placed, rows=rows, display_max_px=min(settings.display_max_px, 256))
+    return History(placed, rows=rows, display_max_px=min(settings.display_max_px, 256) or 256,
+                   store=str(store.root), text=text, model=model)
+
+
+class History(ImageResult):
+    """An `ImageResult` of stored images, displayed under a heading naming the store."""
+
+    def __init__(self, images: Sequence[Any], *, rows: Sequence[tuple[str, str]], display_max_px: int,
+                 store: str, text: str | None = None, model: str | None = None) -> None:
+        super().__init__(images, rows=rows, display_max_px=display_max_px)
+        self.store = store
+        self.filters = {"text": text, "model": model}
+
+    def heading(self) -> str:
+        wanted = [f"{k} {v!r}" for k, v in self.filters.items() if v]
+        which = f" matching {' and '.join(wanted)}" if wanted else ""
+        if not len(self):
+            return f"No stored images{which} in {self.store}."
+        line = f"{len(self)} stored image{'s' if len(self) != 1 else ''}{which}, newest first ({self.store})"
+        if len(self.rows) == 1:
+            prompt, model = self.rows[0]
+            line += f": {model} — {prompt}"
+        return line
+
+    def __repr__(self) -> str:
+        return f"<History {len(self)} images from {self.store}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        import html
+
+        from ._display import render_result
+
+        data, metadata = render_result(self)
+        head = f'<div style="font:600 13px/1.4 system-ui,sans-serif">{html.escape(self.heading())}</div>'
+        if not len(self):
+            return {"text/html": head, "text/plain": self.heading()}, metadata
+        data = dict(data)
+        data["text/html"] = head + data["text/html"]
+        data["text/plain"] = self.heading() + "\n" + data["text/plain"]
+        return data, metadata
 
 
 def price_per_image(model: dict[str, Any]) -> float | None:

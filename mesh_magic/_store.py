@@ -8,7 +8,9 @@ Layout under the store root (default: a per-user data folder from platformdirs):
 
 All writes are atomic (temp file + rename), so a crash never leaves a half file
 that later reads as valid. Paths in the cache index are relative, so a store
-folder can be shipped next to a notebook and replayed elsewhere.
+folder can be shipped next to a notebook and replayed elsewhere: every request
+is indexed twice, under a key with the base URL and under a host-agnostic one,
+and `cache="replay"` accepts either.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ._errors import CacheMissError
+from ._images import EXTENSIONS
 
 if TYPE_CHECKING:
     from ._config import Settings
@@ -34,22 +38,32 @@ if TYPE_CHECKING:
 
 SIDECAR_VERSION = 1
 
+# Body fields that change how images are delivered, not which images: left out of the cache key.
+_DELIVERY_FIELDS = ("stream", "response_format", "partial_images")
+
 
 def default_store_dir() -> Path:
+    """The per-user store folder (e.g. ~/.local/share/mesh_magic/store on Linux)."""
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("mesh_magic", appauthor=False)) / "store"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file + rename, so a crash never leaves a half file under `path`."""
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write via a temp file + rename, so a crash never leaves a half file under `path`.
+
+    On any failure the temp file is removed and an existing file at `path` is untouched.
+    `durable=False` skips the fsync: still atomic, but the newest write may be lost in a
+    power cut; only for derived data that is safe to lose (the cache index).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -61,8 +75,21 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str).encode("utf-8")
 
 
+def public_url(url: str) -> str:
+    """`url` without user info, query or fragment: safe to write next to an image."""
+    if not url.startswith(("http://", "https://")):
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def sidecar_for(image: GeneratedImage, **extra: Any) -> dict[str, Any]:
+    """The JSON facts kept next to an image: prompt, model, parameters, ids, size, sha256."""
     meta = image.metadata()
+    meta["size"] = image.size
     meta["sha256"] = hashlib.sha256(image.data).hexdigest()
     meta["bytes"] = len(image.data)
     meta["index"] = image.index
@@ -73,7 +100,8 @@ def sidecar_for(image: GeneratedImage, **extra: Any) -> dict[str, Any]:
 def write_with_sidecar(folder: Path, image: GeneratedImage, stem: str | None = None) -> Path:
     """Write `image` as `<stem>.<ext>` plus `<stem>.json`; returns the image path.
 
-    An existing file with other bytes is kept: the new one gets a `-2`, `-3`... suffix.
+    The default stem is human-friendly: prompt slug, model, row-index. An existing
+    file with other bytes is kept: the new one gets a `-2`, `-3`... suffix.
     """
     base = stem or image.slug()
     stem, counter = base, 1
@@ -88,49 +116,80 @@ def write_with_sidecar(folder: Path, image: GeneratedImage, stem: str | None = N
 
 
 def cache_key(request: ImageRequest, base_url: str, *, with_host: bool = True) -> str:
-    """Identity of a request for the cache: everything that shapes the images, never the key."""
+    """Identity of a request for the cache: everything that shapes the images, never the key.
+
+    Base URL (unless `with_host` is False), model, prompt, n, size, quality,
+    output format and every extra parameter count; how the images travel
+    (`stream`, `response_format`) does not.
+    """
     body = request.body()
-    body.pop("stream", None)  # streaming changes delivery, not the images
-    canonical = {"base_url": base_url if with_host else "*", "body": body}
+    for name in _DELIVERY_FIELDS:
+        body.pop(name, None)
+    host = public_url(base_url).rstrip("/").removesuffix("/v1") if with_host else "*"
+    canonical = {"base_url": host, "body": body}
     text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _describe_request(request: ImageRequest) -> str:
+    bits = [f"n={request.n}", f"size={request.size}", f"quality={request.quality}"]
+    if request.output_format:
+        bits.append(f"output_format={request.output_format}")
+    bits += [f"{k}={json.dumps(v, default=str)}" for k, v in sorted(request.params.items())]
+    return ", ".join(bits)
 
 
 class Store:
     """One store folder: write images as they arrive, look requests up, list history."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root).expanduser() if root else default_store_dir()
+        self.root = (Path(root).expanduser() if root else default_store_dir()).absolute()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Store:
         return cls(settings.store_dir)
 
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
     # -- writing ------------------------------------------------------------
 
     def put(self, image: GeneratedImage, *, base_url: str = "") -> GeneratedImage:
-        """Write the image and its sidecar; returns a copy whose `.path` points at it."""
+        """Write the image and its sidecar; returns a copy whose `.path` points at it.
+
+        The image is written first and the sidecar second, and only a sidecar makes
+        an image visible (history, cache): if the sidecar cannot be written the image
+        file is removed again and the error raised.
+        """
         created = image.created or int(time.time())
         day = time.strftime("%Y-%m-%d", time.gmtime(created))
         stem = f"{time.strftime('%H%M%S', time.gmtime(created))}-{secrets.token_hex(4)}"
         folder = self.root / "images" / day
-        stored = replace(image, path=folder / f"{stem}.{image.extension}")
-        atomic_write(stored.path, image.data)  # type: ignore[arg-type]
-        sidecar = sidecar_for(image, version=SIDECAR_VERSION, base_url=base_url,
+        target = folder / f"{stem}.{image.extension}"
+        stored = replace(image, path=target)
+        atomic_write(target, image.data)
+        sidecar = sidecar_for(image, version=SIDECAR_VERSION, base_url=public_url(base_url),
                               stored_at=time.time())
-        atomic_write(folder / f"{stem}.json", _json_bytes(sidecar))
+        try:
+            atomic_write(folder / f"{stem}.json", _json_bytes(sidecar))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                target.unlink()
+            raise
         return stored
 
     def remember(self, request: ImageRequest, base_url: str, images: list[GeneratedImage]) -> None:
         """Index the images that answered `request` (exact key and host-agnostic key)."""
-        paths = [str(im.path.relative_to(self.root)) for im in images if im.path is not None]
+        paths = [im.path.relative_to(self.root).as_posix() for im in images if im.path is not None]
         if not paths:
             return
         entry = _json_bytes({"model": request.model, "prompt": request.prompt, "images": paths,
                              "time": time.time()})
+        # No fsync for the index (half the store's fsyncs per request): the image and its
+        # sidecar are already durable, and an index entry lost in a crash is only a cache miss.
         for with_host in (True, False):
             key = cache_key(request, base_url, with_host=with_host)
-            atomic_write(self.root / "cache" / f"{key}.json", entry)
+            atomic_write(self.root / "cache" / f"{key}.json", entry, durable=False)
 
     # -- reading ------------------------------------------------------------
 
@@ -144,12 +203,21 @@ class Store:
             index = self.root / "cache" / f"{key}.json"
             try:
                 entry = json.loads(index.read_bytes())
-                images = [self.load(self.root / rel) for rel in entry["images"]]
+                images = [self.load(self._inside(rel)) for rel in entry["images"]]
             except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if not images:
                 continue
             return [replace(im, row=request.row, index=i, cached=True)
                     for i, im in enumerate(images)]
         return None
+
+    def _inside(self, relative: str) -> Path:
+        """A path from a cache index, refused unless it stays inside the store (shipped stores)."""
+        rel = PurePosixPath(relative)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"cache entry points outside the store: {relative!r}")
+        return self.root.joinpath(*rel.parts)
 
     def load(self, path: Path) -> GeneratedImage:
         """Read an image and its sidecar back; raises OSError/ValueError if either is bad."""
@@ -167,32 +235,47 @@ class Store:
         )
 
     def sidecars(self) -> Iterator[tuple[Path, dict[str, Any]]]:
-        """(image path, sidecar) for every stored image, newest first."""
+        """(image path, sidecar) for every stored image, newest first.
+
+        Day folders are read one at a time, newest first, so `history(n)` on a big
+        store only opens the sidecars of the last few days.
+        """
         folder = self.root / "images"
         if not folder.is_dir():
             return
-        found = []
-        for meta_path in folder.glob("*/*.json"):
-            try:
-                meta = json.loads(meta_path.read_bytes())
-            except (OSError, ValueError):
-                continue
-            ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
-                   "image/gif": "gif"}.get(meta.get("mime_type", ""), "bin")
-            found.append((meta.get("stored_at") or 0, meta_path.with_suffix(f".{ext}"), meta))
-        found.sort(key=lambda item: item[0], reverse=True)
-        for _, path, meta in found:
-            yield path, meta
+        days = sorted((d for d in folder.iterdir() if d.is_dir()), key=lambda d: d.name, reverse=True)
+        for day in days:
+            found = []
+            for meta_path in day.glob("*.json"):
+                try:
+                    meta = json.loads(meta_path.read_bytes())
+                except (OSError, ValueError):
+                    continue
+                if not isinstance(meta, dict):
+                    continue
+                ext = EXTENSIONS.get(str(meta.get("mime_type", "")), "bin")
+                stamp = meta.get("stored_at") or meta.get("created") or 0
+                found.append((stamp, meta_path.name, meta_path.with_suffix(f".{ext}"), meta))
+            found.sort(key=lambda item: (item[0], item[1]), reverse=True)
+            for _, _, path, meta in found:
+                yield path, meta
 
     def history(self, n: int | None = 20, *, text: str | None = None, model: str | None = None
                 ) -> list[GeneratedImage]:
+        """The newest `n` stored images (all with None), filtered by prompt text and model.
+
+        Both filters are case-insensitive substrings; `text` also matches the revised prompt.
+        """
         out: list[GeneratedImage] = []
         needle = text.lower() if text else None
+        wanted_model = model.lower() if model else None
         for path, meta in self.sidecars():
-            if model and model.lower() not in str(meta.get("model", "")).lower():
+            if wanted_model and wanted_model not in str(meta.get("model", "")).lower():
                 continue
-            if needle and needle not in str(meta.get("prompt", "")).lower():
-                continue
+            if needle:
+                haystack = f"{meta.get('prompt', '')}\n{meta.get('revised_prompt') or ''}".lower()
+                if needle not in haystack:
+                    continue
             try:
                 out.append(self.load(path))
             except (OSError, ValueError, KeyError, TypeError):
@@ -203,8 +286,9 @@ class Store:
 
 
 def replay_miss(request: ImageRequest, store: Store) -> CacheMissError:
+    """The error for a request `cache="replay"` cannot answer from `store`."""
+    prompt = request.prompt if len(request.prompt) <= 80 else request.prompt[:79] + "…"
     return CacheMissError(
-        f"No stored images for {request.model} with prompt {request.prompt[:60]!r} "
-        f"(n={request.n}, size={request.size}, quality={request.quality}) in {store.root}."
+        f"cache='replay': no stored images for model {request.model} with prompt {prompt!r} "
+        f"({_describe_request(request)}) in the store {store.root}. Nothing was sent."
     )
-

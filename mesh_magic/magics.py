@@ -131,7 +131,7 @@ class MeshImgMagics(Magics):
               help="Don't display; just return / bind.")
     @argument("--raw", action="store_true", help="No {name} interpolation of the prompt.")
     @argument("--timeout", type=float, metavar="SECONDS", help="Per-request timeout.")
-    @argument("prompt", nargs="*", help="(line magic) the prompt; the cell body for %%meshimg.")
+    @argument("prompt", nargs="*", help="(line magic) the prompt; the cell body for %%%%meshimg.")
     @line_cell_magic
     def meshimg(self, line: str, cell: str | None = None) -> ImageResult | None:
         """Generate images from a prompt with MeshAPI and show them inline.

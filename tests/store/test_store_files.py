@@ -1,0 +1,190 @@
+"""The store on disk: atomic writes, sidecars, what a failed write leaves, --save file names."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from store_helpers import all_files, part_files, sha256, stored_images
+
+import mesh_magic
+from mesh_magic._results import GeneratedImage, ImageResult
+from mesh_magic._store import Store, atomic_write
+
+
+def png(color: tuple[int, int, int] = (200, 40, 40), size: int = 32) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def image(data: bytes | None = None, **fields: Any) -> GeneratedImage:
+    values: dict[str, Any] = {
+        "data": data or png(), "mime_type": "image/png", "width": 32, "height": 32,
+        "prompt": "A red square", "model": "openai/gpt-image-1", "request_id": "req_1",
+        "created": 1_700_000_000, "params": {"model": "openai/gpt-image-1", "n": 1, "seed": 7},
+        "revised_prompt": "A vivid red square",
+    }
+    values.update(fields)
+    return GeneratedImage(**values)
+
+
+# -- atomic writes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fail_at", ["replace", "fsync", "write"])
+def test_a_crash_mid_write_leaves_no_file_and_no_temp_file(
+    fail_at: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "images" / "a.png"
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device (simulated)")
+
+    real_fdopen = os.fdopen
+
+    class HalfWriter(io.BufferedWriter):
+        def write(self, data: Any) -> int:
+            super().write(bytes(data)[: len(data) // 2])
+            super().flush()
+            raise OSError(28, "No space left on device (simulated)")
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+        return HalfWriter(real_fdopen(fd, "wb", buffering=0))
+
+    with monkeypatch.context() as patch:
+        if fail_at == "write":
+            patch.setattr(os, "fdopen", fdopen)
+        else:
+            patch.setattr(os, fail_at, boom)
+        with pytest.raises(OSError, match="simulated"):
+            atomic_write(target, png())
+    assert not target.exists()
+    assert all_files(tmp_path) == []  # no .part leftovers either
+
+
+@pytest.mark.parametrize("fail_at", ["replace", "fsync"])
+def test_a_failed_overwrite_keeps_the_old_file_intact(
+    fail_at: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "cache" / "key.json"
+    atomic_write(target, b'{"images": ["old"]}')
+    with monkeypatch.context() as patch:
+        patch.setattr(os, fail_at, lambda *a, **k: (_ for _ in ()).throw(OSError("simulated")))
+        with pytest.raises(OSError, match="simulated"):
+            atomic_write(target, b'{"images": ["new", "but half')
+    assert target.read_bytes() == b'{"images": ["old"]}'
+    assert part_files(tmp_path) == []
+
+
+def test_put_writes_image_and_sidecar_and_points_path_at_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    original = image()
+    stored = store.put(original, base_url="https://user:secret@api.example.com/v1?token=x")
+    assert stored.path is not None and stored.path.read_bytes() == original.data
+    assert stored.path.parent.parent == store.root / "images"
+    assert stored.path.parent.name == "2023-11-14"  # the day of `created`, UTC
+    meta = json.loads(stored.path.with_suffix(".json").read_text())
+    assert meta["prompt"] == "A red square"
+    assert meta["model"] == "openai/gpt-image-1"
+    assert meta["revised_prompt"] == "A vivid red square"
+    assert meta["request_id"] == "req_1"
+    assert meta["created"] == 1_700_000_000
+    assert meta["params"]["seed"] == 7
+    assert meta["size"] == "32x32" and meta["width"] == 32 and meta["height"] == 32
+    assert meta["sha256"] == sha256(original.data) and meta["bytes"] == len(original.data)
+    # Credentials and query strings in a base URL never reach the disk.
+    assert meta["base_url"] == "https://api.example.com/v1"
+    assert "secret" not in stored.path.with_suffix(".json").read_text()
+    assert store.load(stored.path).data == original.data
+
+
+def test_a_failed_sidecar_write_removes_the_image_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "s")
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        if str(dst).endswith(".json"):
+            raise OSError("simulated: disk full while writing the sidecar")
+        real_replace(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", replace)
+        with pytest.raises(OSError, match="simulated"):
+            store.put(image())
+    assert all_files(store.root) == []
+    assert store.history() == []
+
+
+def test_an_unwritable_store_still_shows_the_images_with_a_note(
+    monkeypatch: pytest.MonkeyPatch, store: Path
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("simulated")))
+        result = mesh_magic.generate("a grey pebble", base_url="offline", size="256x256")
+    assert len(result) == 1 and result[0].path is None
+    assert any("Could not write to the store" in note for note in result.notes)
+    assert stored_images(store) == [] and part_files(store) == []
+
+
+def test_unreadable_or_tampered_entries_are_skipped(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    good = store.put(image(prompt="good"))
+    bad = store.put(image(png((0, 0, 255)), prompt="tampered"))
+    assert bad.path is not None and good.path is not None
+    bad.path.write_bytes(png((0, 255, 0)))  # no longer matches the sidecar's sha256
+    (good.path.parent / "junk.json").write_text("{not json")
+    (good.path.parent / ".x.png.abcd.part").write_bytes(b"half")  # a crashed writer's leftover
+    assert [im.prompt for im in store.history()] == ["good"]
+
+
+def test_cache_entries_cannot_point_outside_the_store(tmp_path: Path) -> None:
+    from mesh_magic._request import ImageRequest
+
+    outside = Store(tmp_path / "elsewhere").put(image())
+    store = Store(tmp_path / "s")
+    request = ImageRequest(prompt="A red square", model="openai/gpt-image-1")
+    store.remember(request, "offline", [store.put(image())])
+    index = next((store.root / "cache").glob("*.json"))
+    entry = json.loads(index.read_text())
+    assert outside.path is not None
+    entry["images"] = [os.path.relpath(outside.path, store.root)]
+    for path in (store.root / "cache").glob("*.json"):
+        path.write_text(json.dumps(entry))
+    assert store.lookup(request, "offline", any_host=True) is None
+
+
+# -- --save -------------------------------------------------------------------------------
+
+
+def test_save_writes_friendly_names_and_sidecars(shell: Any, tmp_path: Path, store: Path) -> None:
+    out = tmp_path / "out"
+    shell.run_line_magic("meshimg_config", "base_url=offline")
+    shell.run_cell(f"%%meshimg -n 2 -s 256x256 --save {out} -o res\nA Lighthouse, at dawn!  (v2)")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0.json",
+        "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0.png",
+        "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-1.json",
+        "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-1.png",
+    ]
+    result: ImageResult = shell.user_ns["res"]
+    for im in result:
+        saved = out / f"{im.slug()}.png"
+        assert saved.read_bytes() == im.data
+        meta = json.loads(saved.with_suffix(".json").read_text())
+        assert meta["prompt"] == "A Lighthouse, at dawn!  (v2)" and meta["sha256"] == sha256(im.data)
+        # The store got its own copy before anything was shown.
+        assert im.path is not None and im.path.is_relative_to(store) and im.path.read_bytes() == im.data
+    # Saving other bytes under the same name never overwrites: it gets a suffix.
+    other = image(png((1, 2, 3)), prompt=result[0].prompt, model=result[0].model)
+    ImageResult([other]).save(out)
+    assert (out / "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0-2.png").read_bytes() == other.data
+    assert (out / "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0.png").read_bytes() == result[0].data
