@@ -93,7 +93,16 @@ def history(n: int | None = None, *, text: str | None = None, model: str | None 
             rows.append((image.prompt, image.model))
         placed.append(replace(image, row=keys[key]))
     return History(placed, rows=rows, display_max_px=min(settings.display_max_px, 256) or 256,
-                   store=str(store.root), text=text, model=model)
+                   store=_home_relative(store.root), text=text, model=model)
+
+
+def _home_relative(path: Any) -> str:
+    """The store path with the home folder as ~, so saved notebooks don't carry a user name."""
+    from pathlib import Path
+
+    text = str(path)
+    home = str(Path.home())
+    return "~" + text[len(home):] if home != "/" and text.startswith(home + "/") else text
 
 
 class History(ImageResult):

@@ -385,7 +385,9 @@ def configure(config: MeshImg | None = None, **settings: Any) -> MeshImg:
     if not settings:
         return config
     # Validate the merged result before touching the session, so a bad value changes nothing.
-    merged = {**DEFAULTS, **config.session_values(), **settings}
+    # None unsets a session value (back to env / default).
+    merged = {**DEFAULTS, **config.session_values(),
+              **{k: v for k, v in settings.items() if v is not None}}
     checked = validate_settings(merged)
     for name in settings:
         setattr(config, name, checked[name] if settings[name] is not None else None)

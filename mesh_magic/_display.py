@@ -23,6 +23,13 @@ _TILE_STYLE = (
     "margin:0;padding:6px;border:1px solid rgba(128,128,128,.35);border-radius:6px;"
     "font:12px/1.35 system-ui,-apple-system,'Segoe UI',sans-serif;"
 )
+# Models share the width equally, so a comparison stays side by side on any screen.
+_COMPARE_STYLE = "display:grid;gap:18px;align-items:start;grid-template-columns:repeat({n},minmax(0,1fr))"
+_COLUMN_STYLE = "min-width:0"
+_COLUMN_GRID_STYLE = (
+    "display:grid;gap:10px;align-items:start;"
+    "grid-template-columns:repeat(auto-fill,minmax(min(100%,{px}px),1fr))"
+)
 _ROW_STYLE = "font:600 13px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:6px 0 2px 0"
 
 
@@ -77,39 +84,55 @@ def _row_keys(result: ImageResult) -> list[int]:
     return sorted(keys)
 
 
+def _row_tiles(result: ImageResult, key: int, max_px: int, *, column: bool = False) -> str:
+    tiles = [_image_tile(im, max_px) for im in result if im.row == key]
+    tiles += [_error_tile(err, max_px) for err in result.errors if err.row == key]
+    if not tiles:
+        tiles.append(f'<figure style="{_TILE_STYLE}opacity:.7">not finished (interrupted)</figure>')
+    style = _COLUMN_GRID_STYLE.format(px=min(max_px or 256, 256)) if column else _GRID_STYLE
+    return f'<div style="{style}">{"".join(tiles)}</div>'
+
+
+def _row_label(result: ImageResult, key: int) -> tuple[str, str]:
+    if key < len(result.rows):
+        return result.rows[key]
+    for im in result:
+        if im.row == key:
+            return im.prompt, im.model
+    err = next(e for e in result.errors if e.row == key)
+    return err.prompt, err.model
+
+
 def result_html(result: ImageResult, max_px: int | None = None) -> str:
-    max_px = max_px or result.display_max_px
+    """The grid: one block per prompt, its models side by side (wrapping when narrow)."""
+    max_px = result.display_max_px if max_px is None else max_px
     parts = ['<div class="mesh-magic-result">']
-    if result.notes:
-        for note in result.notes:
-            parts.append(f'<div style="opacity:.75;font-size:12px">ℹ {html.escape(note)}</div>')
+    for note in result.notes:
+        parts.append(f'<div style="opacity:.75;font-size:12px">ℹ {html.escape(note)}</div>')
     if result.interrupted:
         parts.append(
             '<div style="color:#b9770e;font-weight:600">Interrupted: showing what arrived.</div>'
         )
-    many_rows = len(_row_keys(result)) > 1 or len({m for _, m in result.rows}) > 1
+    by_prompt: dict[str, list[int]] = {}
     for key in _row_keys(result):
-        images = [im for im in result if im.row == key]
-        errors = [err for err in result.errors if err.row == key]
-        if key < len(result.rows):
-            prompt, model = result.rows[key]
-        elif images:
-            prompt, model = images[0].prompt, images[0].model
-        else:
-            prompt, model = errors[0].prompt, errors[0].model
-        if many_rows:
-            parts.append(
-                f'<div style="{_ROW_STYLE}">{html.escape(model)}'
-                f' <span style="font-weight:400;opacity:.8">— {html.escape(_short(prompt))}'
-                "</span></div>"
+        by_prompt.setdefault(_row_label(result, key)[0], []).append(key)
+    many_prompts = len(by_prompt) > 1
+    for prompt, keys in by_prompt.items():
+        if many_prompts:
+            parts.append(f'<div style="{_ROW_STYLE}">{html.escape(_short(prompt))}</div>')
+        if len(keys) == 1 and len({m for _, m in result.rows}) <= 1:
+            parts.append(_row_tiles(result, keys[0], max_px))
+            continue
+        columns = []
+        for key in keys:
+            model = _row_label(result, key)[1]
+            columns.append(
+                f'<div class="mesh-magic-model" style="{_COLUMN_STYLE}">'
+                f'<div style="{_ROW_STYLE}">{html.escape(model)}</div>'
+                f"{_row_tiles(result, key, max_px, column=True)}</div>"
             )
-        tiles = [_image_tile(im, max_px) for im in images]
-        tiles += [_error_tile(err, max_px) for err in errors]
-        if not tiles:
-            tiles.append(
-                f'<figure style="{_TILE_STYLE}opacity:.7">not finished (interrupted)</figure>'
-            )
-        parts.append(f'<div style="{_GRID_STYLE}">{"".join(tiles)}</div>')
+        compare = _COMPARE_STYLE.format(n=len(columns))
+        parts.append(f'<div style="{compare}">{"".join(columns)}</div>')
     if not len(result) and not result.errors and not result.rows:
         parts.append("<i>No images.</i>")
     parts.append("</div>")

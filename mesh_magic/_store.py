@@ -49,6 +49,15 @@ def default_store_dir() -> Path:
     return Path(user_data_dir("mesh_magic", appauthor=False)) / "store"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write via a temp file + rename, so a crash never leaves a half file under `path`.
 
@@ -59,6 +68,8 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        # mkstemp makes 0600 files; give the final file the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             if durable:

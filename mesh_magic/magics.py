@@ -11,6 +11,7 @@ import html
 import json
 import re
 import shlex
+import warnings
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -222,9 +223,16 @@ class MeshImgMagics(Magics):
         if args.assignments:
             updates = dict(_parse_assignment(item) for item in args.assignments)
             try:
-                _config.configure(**updates)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    _config.configure(**updates)
             except InvalidOptionError as exc:
                 raise UsageError(str(exc)) from None
+            # Re-issued so the warning names the magic, not a line inside IPython.
+            for warning in caught:
+                warnings.warn_explicit(
+                    warning.message, warning.category, "%meshimg_config", 1
+                )
         if not (args.reset or args.login or args.assignments):
             return ConfigTable(_config.resolve())
         return None
