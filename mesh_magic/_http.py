@@ -10,6 +10,8 @@ transport.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextvars
 import ipaddress
 import os
@@ -228,6 +230,11 @@ class MeshClient:
             raise error_from_response(
                 response.status_code, response.headers, response.content, redact=self._secrets
             )
+        if response.status_code >= 300:  # never followed: the key must not go to another host
+            raise ResponseError(
+                f"The API redirected (HTTP {response.status_code}); set base_url to the final address.",
+                status=response.status_code, request_id=response.headers.get("x-request-id"),
+            )
         payload = load_json(response.content, what="model list")
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):
             payload = payload["data"]  # OpenAI-style list envelope
@@ -328,8 +335,9 @@ class MeshClient:
     ) -> Generation:
         """Read MeshAPI `image.chunk` or OpenAI `image_generation.*` events to the end.
 
-        If the stream fails, the error carries the last partial image
-        (`error.partial_image`), so what already arrived is not lost.
+        What arrived before a failure is kept: images already completed come back
+        with the failure in `Generation.errors`; with none, the raised error
+        carries the last partial image (`error.partial_image`).
         """
         from httpx_sse import EventSource
 
@@ -338,6 +346,7 @@ class MeshClient:
         usage: dict[str, Any] = {}
         created: int | None = None
         partial: bytes | None = None
+        failure: MeshImageError | None = None
         try:
             async for sse in EventSource(response).aiter_sse():
                 event = classify_event(sse.event, sse.data)
@@ -347,10 +356,11 @@ class MeshClient:
                     err = event.payload["error"]
                     message = err.get("message") if isinstance(err, dict) else str(err)
                     code = err.get("code") if isinstance(err, dict) else None
-                    raise ServerError(
+                    failure = ServerError(
                         self._redact(f"The stream failed: {message or 'unknown error'}"),
                         code=code, request_id=event.payload.get("request_id") or request_id,
                     )
+                    break
                 if event.kind == "final":
                     final = event.payload
                 elif event.kind == "image" and event.b64:
@@ -361,24 +371,31 @@ class MeshClient:
                     partial = _try_b64(event.b64)
                 if on_event and event.kind != "ignore":
                     on_event(event)
+        except MeshImageError as exc:
+            failure = exc
+        except httpx.HTTPError as exc:
+            failure = APIConnectionError(
+                self._redact(f"The stream broke: {_describe(exc)}"), request_id=request_id
+            )
+        try:
             if final is not None:
+                # The result is complete; a hiccup after it (no [DONE]) changes nothing.
+                failure = None
                 parsed = parse_generation(final)
             elif completed:
                 parsed = ParsedGeneration(created, completed, [], usage, {})
             else:
-                raise ResponseError(
+                raise failure or ResponseError(
                     "The stream ended before the image arrived.", request_id=request_id
                 )
         except MeshImageError as exc:
             exc.partial_image = partial  # type: ignore[attr-defined]
-            raise
-        except httpx.HTTPError as exc:
-            error = APIConnectionError(
-                self._redact(f"The stream broke: {_describe(exc)}"), request_id=request_id
-            )
-            error.partial_image = partial  # type: ignore[attr-defined]
-            raise error from None
-        return await self._materialise(parsed, request, request_id, source="stream")
+            raise exc from None
+        generation = await self._materialise(parsed, request, request_id, source="stream")
+        if failure is not None and len(completed) < request.n:
+            failure.message += f" ({len(completed)} of {request.n} images had arrived)"
+            generation.errors.append(failure)
+        return generation
 
     async def _materialise(
         self, parsed: ParsedGeneration, request: ImageRequest, request_id: str | None,
@@ -430,7 +447,7 @@ class MeshClient:
 
     async def _item_bytes(self, item: RawItem) -> bytes:
         if item.b64 is not None:
-            return decode_b64(item.b64, what=f"image {item.index + 1}")
+            return _canonical_b64(item.b64) or decode_b64(item.b64, what=f"image {item.index + 1}")
         if item.data_uri is not None:
             return decode_data_uri(item.data_uri)
         assert item.url is not None
@@ -440,6 +457,18 @@ class MeshClient:
             raise ResponseError(
                 f"Downloading image {item.index + 1} timed out after {self.settings.timeout:g} s."
             ) from None
+
+
+def _canonical_b64(text: str) -> bytes | None:
+    """Decode base64 that needs no clean-up (no whitespace, padded), else None.
+
+    The common case, and it skips `decode_b64`'s whitespace-stripping copies of a
+    multi-megabyte string; anything else (or an error) goes through `decode_b64`.
+    """
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _try_b64(text: str) -> bytes | None:

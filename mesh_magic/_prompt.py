@@ -14,10 +14,12 @@ from typing import Any
 _SEPARATOR = re.compile(r"^[ \t]*---[ \t]*$", re.MULTILINE)
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")
 _FIELD = re.compile(
-    r"^\s*(?P<field>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[[^\[\]]+\])*)\s*"
+    r"^\s*(?P<field>[^\W\d]\w*(?:\.[^\W\d]\w*|\[[^\[\]]+\])*)\s*"
     r"(?:!(?P<conv>[rsa]))?(?::(?P<spec>[^{}]*))?$"
 )
 _formatter = string.Formatter()
+# Widths and precisions above 9999 in a format spec are typos or abuse, never prose.
+_HUGE_NUMBER = re.compile(r"\d{5,}")
 
 
 def split_prompts(text: str) -> list[str]:
@@ -35,7 +37,8 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         if token == "}}":
             return "}"
         parsed = _FIELD.match(match.group(1))
-        if not parsed:
+        if not parsed or _HUGE_NUMBER.search(parsed.group("spec") or ""):
+            # A width like {x:>900000000} would build a gigabyte prompt: not a fill-in.
             return token
         try:
             value, _ = _formatter.get_field(parsed.group("field"), (), namespace)

@@ -52,9 +52,10 @@ class GeneratedImage:
         return to_pil(self.data)
 
     def save(self, path: str | Path) -> Path:
-        """Write the image bytes; a directory gets a descriptive file name."""
+        """Write the image bytes to `path`; a folder gets a descriptive file name inside it."""
         target = Path(path).expanduser()
-        if target.is_dir() or str(path).endswith(("/", "\\")):
+        # A folder (existing, with a trailing slash, or a name without an extension) gets a name.
+        if target.is_dir() or str(path).endswith(("/", "\\")) or not target.suffix:
             target.mkdir(parents=True, exist_ok=True)
             target = target / f"{self.slug()}.{self.extension}"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,4 +86,7 @@ def shell():  # type: ignore[no-untyped-def]
     ip = TestingShell.create()
     ip.run_line_magic("load_ext", "mesh_magic")
     yield ip
+    # Each shell registers an atexit reset + gc; with one shell per test that piles up at exit.
+    atexit.unregister(ip.atexit_operations)
+    ip.user_ns.clear()
     InteractiveShell.clear_instance()
