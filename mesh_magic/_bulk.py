@@ -12,11 +12,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from ._errors import InvalidOptionError
 from ._generate import new_collector, plan, run
-from ._results import ImageResult
+from ._results import ImageResult, ItemError
 
 # Bulk runs ride out rate-limit storms: more patience than a single interactive call.
 BULK_MIN_RETRIES = 6
+# After its retries, a rate-limited request goes back through the throttled gate this often.
+BULK_RATE_LIMIT_ROUNDS = 3
 
 
 def generate_many(
@@ -26,33 +29,56 @@ def generate_many(
 
     `resume=True` (default) serves requests that already succeeded from the store
     even when the cache is off, so re-running after an interrupt only pays for
-    what is missing. Ctrl-C returns what finished, each result marked interrupted.
+    what is missing. A blank prompt fails alone (nothing is sent for it). Ctrl-C
+    returns what finished, each unfinished result marked interrupted. Bad options
+    (an unknown size, n=20) are raised before anything is sent.
     """
-    texts = [str(p) for p in prompts]
+    texts = ["" if p is None else str(p) for p in prompts]
     if not texts:
         return []
     if "max_retries" not in options:
         from ._config import resolve
 
         options["max_retries"] = max(BULK_MIN_RETRIES, resolve().max_retries)
-    call = plan(texts, options)
+    wanted = [i for i, text in enumerate(texts) if text.strip()]
+    # Validates every option even when no prompt is usable.
+    call = plan([texts[i] for i in wanted] or ["-"], options)
+    call = replace(call, rate_limit_rounds=BULK_RATE_LIMIT_ROUNDS)
     if resume and call.settings.cache == "off":
         call = replace(call, settings=replace(call.settings, cache="on"))
-    ticker = None
-    if progress:
-        from ._progress import ProgressDisplay
+    models = call.settings.models
+    max_px = call.settings.display_max_px
+    done: list[ImageResult] = []
+    if wanted:
+        ticker = None
+        if progress:
+            from ._progress import ProgressDisplay
 
-        ticker = ProgressDisplay(call, compact=True, show_after=0.0)
-    combined = run(call, new_collector(call), tick=ticker.tick if ticker else None)
-    if ticker:
-        ticker.summary(combined)
-    return split_by_prompt(combined, texts, call.settings.models, call.settings.display_max_px)
+            ticker = ProgressDisplay(call, compact=True, show_after=0.0)
+        collector = new_collector(call)
+        combined = run(call, collector, tick=ticker.tick if ticker else None)
+        if ticker:
+            ticker.summary(combined, collector)
+        done = split_by_prompt(combined, [texts[i] for i in wanted], models, max_px)
+    results = [_blank_result(text, models, max_px) for text in texts]
+    for index, result in zip(wanted, done, strict=True):
+        results[index] = result
+    return results
+
+
+def _blank_result(prompt: str, models: list[str], display_max_px: int) -> ImageResult:
+    error = InvalidOptionError("The prompt is empty: nothing was sent for it.")
+    return ImageResult(
+        [], [ItemError(prompt, model, error, row=row) for row, model in enumerate(models)],
+        rows=[(prompt, m) for m in models], display_max_px=display_max_px,
+    )
 
 
 def split_by_prompt(
     combined: ImageResult, prompts: list[str], models: list[str], display_max_px: int
 ) -> list[ImageResult]:
     per_prompt = len(models)
+    finished = {im.row for im in combined if not im.partial} | {e.row for e in combined.errors}
     results: list[ImageResult] = []
     for index, prompt in enumerate(prompts):
         start = index * per_prompt
@@ -63,9 +89,8 @@ def split_by_prompt(
                 [replace(err, row=err.row - start) for err in combined.errors if err.row in rows],
                 rows=[(prompt, m) for m in models],
                 display_max_px=display_max_px,
-                interrupted=combined.interrupted
-                and not any(im.row in rows for im in combined)
-                and not any(err.row in rows for err in combined.errors),
+                # Interrupted: a row of this prompt neither arrived nor failed.
+                interrupted=combined.interrupted and not set(rows) <= finished,
             )
         )
     return results

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -19,10 +20,10 @@ from typing import Any, TypeVar
 import httpx
 
 from ._config import Settings
-from ._errors import InvalidRequestError, MeshImageError, RateLimitError
+from ._errors import InvalidRequestError, MeshImageError, RateLimitError, ResponseError
 from ._http import Generation, MeshClient
 from ._images import inspect_image
-from ._parsing import StreamEvent
+from ._parsing import StreamEvent, decode_b64
 from ._request import ImageRequest
 from ._results import GeneratedImage, ImageResult, ItemError
 from ._store import Store, replay_miss
@@ -31,6 +32,8 @@ T = TypeVar("T")
 
 # How long an interrupted call waits for its tasks to wind down before giving up on them.
 CANCEL_GRACE = 0.5
+# A bulk run re-queues a rate-limited request only when the server asks for a short wait.
+MAX_RATE_LIMIT_WAIT = 60.0
 
 
 class Engine:
@@ -84,7 +87,15 @@ class Engine:
         """
         if threading.current_thread() is self._thread:
             raise RuntimeError("Engine.run called from the engine loop; await the coroutine instead")
-        future = self.submit(coro)
+        settled = threading.Event()
+
+        async def tracked() -> T:
+            try:
+                return await coro
+            finally:
+                settled.set()
+
+        future = self.submit(tracked())
         try:
             while True:
                 try:
@@ -94,10 +105,13 @@ class Engine:
                     if tick is not None:
                         tick()
         except KeyboardInterrupt:
-            future.cancel()
-            deadline = time.monotonic() + CANCEL_GRACE
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.01)
+            # Cancelling the concurrent future cancels the task on the loop; the future
+            # reads as done at once, so wait on the task itself: its requests close their
+            # connections (the server stops working) before we report what arrived.
+            if not future.cancel():
+                # It finished as the interrupt came: the whole answer beats a partial one.
+                return future.result(timeout=CANCEL_GRACE)
+            settled.wait(CANCEL_GRACE)
             if on_interrupt is None:
                 raise
             return on_interrupt()
@@ -154,7 +168,8 @@ class ItemProgress:
     status: str = "queued"  # queued | running | done | failed | cancelled
     images: int = 0
     message: str = ""
-    partial: bytes | None = None
+    partial: bytes | None = None  # the latest streamed partial image
+    partial_index: int = -1  # its partial_image_index
 
 
 @dataclass
@@ -170,6 +185,8 @@ class Collector:
     items: list[ItemProgress] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     on_change: Callable[[Collector], None] | None = None
+    # The run's concurrency gate (set by run_requests): progress shows rate-limit backoff.
+    limit: AdaptiveLimit | None = None
 
     def __post_init__(self) -> None:
         self.items = [ItemProgress(r.prompt, r.model, r.n) for r in self.requests]
@@ -215,8 +232,11 @@ class Collector:
 
     def result(self, *, interrupted: bool = False) -> ImageResult:
         with self._lock:
+            images = list(self.images)
+            if interrupted:
+                images += self._unfinished_partials()
             return ImageResult(
-                list(self.images),
+                images,
                 list(self.errors),
                 rows=[(r.prompt, r.model) for r in self.requests],
                 usage=dict(self.usage),
@@ -225,12 +245,36 @@ class Collector:
                 notes=self.notes,
             )
 
+    def _unfinished_partials(self) -> list[GeneratedImage]:
+        """The last partial image of each stream cut off by an interrupt, marked partial."""
+        kept: list[GeneratedImage] = []
+        for request, item in zip(self.requests, self.items, strict=True):
+            if item.partial is None or item.status in ("done", "failed"):
+                continue
+            try:
+                info = inspect_image(item.partial, what="partial image")
+            except MeshImageError:
+                continue
+            kept.append(GeneratedImage(
+                data=item.partial, mime_type=info.mime_type, width=info.width,
+                height=info.height, prompt=request.prompt, model=request.model,
+                params=request.describe(), row=request.row, partial=True, source="stream",
+            ))
+        return kept
+
+
+# Which window of the gate the current request started in (see AdaptiveLimit.throttle).
+_window: contextvars.ContextVar[int] = contextvars.ContextVar("mesh_magic_window", default=-1)
+
 
 class AdaptiveLimit:
     """A concurrency gate that halves on rate limiting and grows back one step per success.
 
     Bulk runs meet 429 storms; backing off here (not only per request) stops a
-    run of hundreds from hammering a server that already said "slow down".
+    run of hundreds from hammering a server that already said "slow down". As in
+    TCP, one burst of 429s answering requests sent together counts as one signal:
+    only a request started after the last cut can cut again. `throttles`,
+    `lowest` and `limit` are there to be looked at (progress display, tests).
     """
 
     def __init__(self, ceiling: int) -> None:
@@ -238,27 +282,41 @@ class AdaptiveLimit:
         self.limit = ceiling
         self.active = 0
         self.lowest = ceiling
+        self.throttles = 0
+        self.window = 0
         self._cond = asyncio.Condition()
 
     async def __aenter__(self) -> None:
         async with self._cond:
             await self._cond.wait_for(lambda: self.active < self.limit)
             self.active += 1
+        _window.set(self.window)
 
     async def __aexit__(self, *exc: object) -> None:
         async with self._cond:
             self.active -= 1
             self._cond.notify_all()
 
-    def throttle(self) -> None:
+    def throttle(self) -> bool:
+        """Halve the limit, once per window; True if this call cut it."""
+        started = _window.get()
+        if 0 <= started < self.window or self.limit == 1:
+            return False  # sent before the last cut (that cut answered it), or nothing to cut
+        self.window += 1
+        self.throttles += 1
         self.limit = max(1, self.limit // 2)
         self.lowest = min(self.lowest, self.limit)
+        return True
 
     async def recover(self) -> None:
         async with self._cond:
             if self.limit < self.ceiling:
                 self.limit += 1
                 self._cond.notify_all()
+
+    @property
+    def throttled(self) -> bool:
+        return self.limit < self.ceiling
 
 
 def _single_image_only(error: MeshImageError) -> bool:
@@ -276,17 +334,23 @@ async def run_requests(
     client: MeshClient | None = None,
     store: Store | None = None,
     fresh: bool = False,
+    rate_limit_rounds: int = 0,
 ) -> ImageResult:
     """Run every request concurrently (bounded by `settings.concurrency`) into `collector`.
 
     With a `store`, each new image is written there before anyone sees it, and
     `settings.cache` decides whether a stored answer replaces the HTTP call.
+    `rate_limit_rounds` (bulk runs) sends a request whose retries all met 429 back
+    through the throttled gate that many more times: a 429 is never billed.
     """
     gate = AdaptiveLimit(settings.concurrency)
+    collector.limit = gate
+    single_only: set[str] = set()
 
     def on_retry(error: MeshImageError, wait: float) -> None:
         if isinstance(error, RateLimitError):
             gate.throttle()
+            _window.set(gate.window)  # its next attempt goes out in the current window
 
     client = client or engine().client(settings, on_retry=on_retry)
     use_cache = store is not None and settings.cache != "off" and not fresh
@@ -301,13 +365,18 @@ async def run_requests(
             raise replay_miss(request, store)
         return None
 
-    def keep(request: ImageRequest, generation: Generation) -> Generation:
+    def write(request: ImageRequest, images: list[GeneratedImage]) -> list[GeneratedImage]:
+        assert store is not None
+        stored = [store.put(im, base_url=settings.base_url) for im in images]
+        store.remember(request, settings.base_url, stored)
+        return stored
+
+    async def keep(request: ImageRequest, generation: Generation) -> Generation:
         if store is None or not generation.images:
             return generation
         try:
-            generation.images = [store.put(im, base_url=settings.base_url)
-                                 for im in generation.images]
-            store.remember(request, settings.base_url, generation.images)
+            # Off the loop: fsyncs would otherwise stall every other request's I/O.
+            generation.images = await asyncio.to_thread(write, request, generation.images)
         except OSError as exc:
             collector.note(f"Could not write to the store {store.root}: {exc}")
         return generation
@@ -316,17 +385,31 @@ async def run_requests(
         def on_event(event: StreamEvent) -> None:
             item = collector.items[request.row]
             if event.kind == "partial" and event.b64:
-                import base64
-
-                item.partial = base64.b64decode(event.b64)
+                try:
+                    item.partial = decode_b64(event.b64, what="partial image")
+                except ResponseError:
+                    return  # a garbled preview is not worth failing the request over
+                item.partial_index = event.index
                 item.message = f"partial image {event.index + 1}"
             elif event.kind == "progress":
                 item.message = str(event.payload.get("status", "processing"))
             collector._changed()
 
-        async with gate:
-            collector.set_status(request.row, "running")
-            generation = await client.generate(request, on_event=on_event)
+        rounds = rate_limit_rounds
+        while True:
+            try:
+                async with gate:
+                    collector.set_status(request.row, "running")
+                    generation = await client.generate(request, on_event=on_event)
+                break
+            except RateLimitError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 1.0
+                if rounds <= 0 or wait > MAX_RATE_LIMIT_WAIT:
+                    raise
+                rounds -= 1
+                gate.throttle()
+                collector.set_status(request.row, "queued", "rate limited: waiting its turn")
+                await asyncio.sleep(wait)
         await gate.recover()
         return generation
 
@@ -334,21 +417,32 @@ async def run_requests(
         try:
             generation = from_cache(request)
             if generation is None:
+                if request.n > 1 and request.model in single_only:
+                    generation = await fan_out_singles(request)
+                else:
+                    try:
+                        generation = await call(request)
+                    except MeshImageError as exc:
+                        if request.n > 1 and _single_image_only(exc):
+                            single_only.add(request.model)
+                            generation = await fan_out_singles(request)
+                        else:
+                            raise
                 try:
-                    generation = await call(request)
-                except MeshImageError as exc:
-                    if request.n > 1 and _single_image_only(exc):
-                        generation = await fan_out_singles(request)
-                    else:
-                        raise
-                generation = keep(request, generation)
+                    generation = await keep(request, generation)
+                except asyncio.CancelledError:
+                    # Arrived (and paid for): an interrupt while it is being stored still shows it.
+                    collector.add(generation, request)
+                    collector.set_status(request.row, "done")
+                    raise
             collector.add(generation, request)
             collector.set_status(request.row, "done")
         except MeshImageError as exc:
             keep_partial(request, exc)
             collector.fail(request, exc)
         except asyncio.CancelledError:
-            collector.set_status(request.row, "cancelled")
+            if collector.items[request.row].status != "done":
+                collector.set_status(request.row, "cancelled")
             raise
 
     def keep_partial(request: ImageRequest, error: MeshImageError) -> None:
@@ -367,8 +461,15 @@ async def run_requests(
         collector.add(Generation(images=[image]), request)
 
     async def fan_out_singles(request: ImageRequest) -> Generation:
-        collector.note(f"{request.model} makes one image per request: sent {request.n} requests.")
+        seed = request.params.get("seed")
         singles = [replace(request, n=1) for _ in range(request.n)]
+        note = f"{request.model} makes one image per request: sent {request.n} requests"
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            # The same seed n times would buy n copies of one image.
+            singles = [replace(s, params={**request.params, "seed": seed + i})
+                       for i, s in enumerate(singles)]
+            note += f" (seeds {seed}-{seed + request.n - 1})"
+        collector.note(note + ".")
         outcomes = await asyncio.gather(*(call(s) for s in singles), return_exceptions=True)
         merged = Generation()
         for index, outcome in enumerate(outcomes):

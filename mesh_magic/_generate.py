@@ -6,18 +6,22 @@ interrupt-safe) or `arun` (async); they differ only in how they show things.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import Settings, resolve
-from ._engine import Collector, engine, run_requests
 from ._errors import InvalidOptionError
 from ._request import ImageRequest, build_requests
 from ._results import ImageResult
 from ._store import Store
+
+if TYPE_CHECKING:
+    from ._engine import Collector
+
+# The engine (asyncio, httpx) is imported on first use, not at `%load_ext`: the magics import
+# this module, and those imports would otherwise be most of the extension's load time.
 
 # Options that shape a call but are not settings.
 CALL_OPTIONS = ("save", "fresh")
@@ -29,6 +33,8 @@ class Plan:
     requests: list[ImageRequest]
     save: Path | None = None
     fresh: bool = False
+    # Extra passes for a request whose retries all met 429 (bulk runs; see run_requests).
+    rate_limit_rounds: int = 0
 
     @property
     def total_images(self) -> int:
@@ -54,14 +60,18 @@ def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None)
 
 
 def new_collector(call: Plan, on_change: Callable[[Collector], None] | None = None) -> Collector:
+    from ._engine import Collector
+
     return Collector(call.requests, display_max_px=call.settings.display_max_px, on_change=on_change)
 
 
 async def arun(call: Plan, collector: Collector | None = None) -> ImageResult:
+    from ._engine import run_requests
+
     collector = collector or new_collector(call)
     result = await run_requests(
         call.requests, call.settings, collector, store=Store.for_settings(call.settings),
-        fresh=call.fresh,
+        fresh=call.fresh, rate_limit_rounds=call.rate_limit_rounds,
     )
     _after(call, result)
     return result
@@ -71,6 +81,8 @@ def run(
     call: Plan, collector: Collector | None = None, *, tick: Callable[[Collector], None] | None = None
 ) -> ImageResult:
     """Run on the engine loop; Ctrl-C returns the images so far, marked interrupted."""
+    from ._engine import engine
+
     collector = collector or new_collector(call)
     result = engine().run(
         arun(call, collector),
@@ -101,5 +113,9 @@ def raise_total_failure(result: ImageResult) -> ImageResult:
 
 async def in_engine(coro_factory: Callable[[], Any]) -> Any:
     """Await work on the engine loop from any other running loop (async API)."""
+    import asyncio
+
+    from ._engine import engine
+
     future = engine().submit(coro_factory())
     return await asyncio.wrap_future(future)

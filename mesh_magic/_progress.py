@@ -14,9 +14,9 @@ import sys
 import time
 from typing import Any
 
-from ._engine import Collector
+from ._engine import Collector, ItemProgress
 from ._generate import Plan
-from ._images import sniff_mime
+from ._images import thumbnail
 from ._results import ImageResult
 
 # Calls that finish faster than this never show a progress box.
@@ -25,6 +25,10 @@ _MIN_INTERVAL = 0.25
 _ICONS = {"queued": "·", "running": "⏳", "done": "✓", "failed": "✗", "cancelled": "■"}
 # Above this many requests the table gives way to a bar plus the rows that need attention.
 _TABLE_LIMIT = 12
+# Partial images are shown this big while a stream runs (the final grid replaces them).
+_PARTIAL_PX = 128
+# id(partial bytes) -> (those bytes, kept alive so the id stays theirs; thumbnail; mime)
+_partial_thumbs: dict[int, tuple[bytes, bytes, str]] = {}
 
 
 def _counts(collector: Collector) -> dict[str, int]:
@@ -36,12 +40,27 @@ def _counts(collector: Collector) -> dict[str, int]:
     return counts
 
 
-def _row(item: Any) -> str:
+def _partial_thumb(data: bytes) -> tuple[bytes, str] | None:
+    """A small copy of a partial image, computed once per partial (keyed by identity)."""
+    cached = _partial_thumbs.get(id(data))
+    if cached is None or cached[0] is not data:
+        try:
+            small, mime, _, _ = thumbnail(data, _PARTIAL_PX)
+        except Exception:  # noqa: BLE001 - a preview that won't decode is just not shown
+            return None
+        if len(_partial_thumbs) > 64:
+            _partial_thumbs.clear()  # only the latest partials matter
+        cached = _partial_thumbs[id(data)] = (data, small, mime)
+    return cached[1], cached[2]
+
+
+def _row(item: ItemProgress) -> str:
     thumb = ""
-    if item.partial:
-        mime = sniff_mime(item.partial) or "image/png"
-        b64 = base64.b64encode(item.partial).decode("ascii")
-        thumb = (f'<img src="data:{mime};base64,{b64}" '
+    found = _partial_thumb(item.partial) if item.partial else None
+    if found:
+        data, mime = found
+        b64 = base64.b64encode(data).decode("ascii")
+        thumb = (f'<img src="data:{mime};base64,{b64}" data-partial-index="{item.partial_index}" '
                  'style="height:64px;vertical-align:middle;border-radius:3px">')
     return (
         f"<tr><td>{_ICONS.get(item.status, '')}</td><td><code>{html.escape(item.model)}</code>"
@@ -56,7 +75,7 @@ def progress_html(collector: Collector, total_images: int, *, compact: bool = Fa
     finished = counts["done"] + counts["failed"]
     head = (
         f"<b>Generating</b> {finished}/{total} requests · {counts['images']}/{total_images} images"
-        f" · {counts['failed']} failed · {collector.elapsed:.1f} s"
+        f" · {counts['failed']} failed · {collector.elapsed:.1f} s{html.escape(_limit_note(collector))}"
     )
     bar = (
         f'<progress value="{finished}" max="{total}" style="width:320px;vertical-align:middle">'
@@ -73,6 +92,13 @@ def progress_html(collector: Collector, total_images: int, *, compact: bool = Fa
     )
 
 
+def _limit_note(collector: Collector) -> str:
+    gate = collector.limit
+    if gate is None or not gate.throttles:
+        return ""
+    return f" · rate limited: {gate.limit}/{gate.ceiling} parallel"
+
+
 def progress_text(collector: Collector, total_images: int) -> str:
     counts = _counts(collector)
     total = len(collector.items)
@@ -81,7 +107,7 @@ def progress_text(collector: Collector, total_images: int) -> str:
     return (
         f"[{'#' * filled}{'-' * (20 - filled)}] {finished}/{total} requests, "
         f"{counts['images']}/{total_images} images, {counts['failed']} failed, "
-        f"{collector.elapsed:.1f} s"
+        f"{collector.elapsed:.1f} s{_limit_note(collector)}"
     )
 
 
@@ -90,7 +116,11 @@ def _in_kernel() -> bool:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is a dependency
         return False
-    return get_ipython() is not None
+    shell = get_ipython()
+    # Terminal IPython prints every display update anew: a stderr line suits it better.
+    return shell is not None and not any(
+        cls.__name__ == "TerminalInteractiveShell" for cls in type(shell).__mro__
+    )
 
 
 class ProgressDisplay:
@@ -105,11 +135,18 @@ class ProgressDisplay:
         self._last = 0.0
         self._last_html = ""
         self._wrote_line = False
+        self._partials: list[int] = []
 
     def tick(self, collector: Collector) -> None:
         now = time.monotonic()
-        if collector.elapsed < self.show_after or now - self._last < _MIN_INTERVAL:
+        # A new partial image shows at once (streams want to be watched), the rest is paced.
+        partials = [id(item.partial) for item in collector.items if item.partial is not None]
+        fresh_partial = partials != self._partials
+        if not fresh_partial and (
+            collector.elapsed < self.show_after or now - self._last < _MIN_INTERVAL
+        ):
             return
+        self._partials = partials
         self._last = now
         if not self.in_kernel:
             sys.stderr.write("\r" + progress_text(collector, self.total))
@@ -147,15 +184,20 @@ class ProgressDisplay:
         self.handle.update(data, metadata=metadata, raw=True)
         return True
 
-    def summary(self, result: ImageResult) -> None:
+    def summary(self, result: ImageResult, collector: Collector | None = None) -> None:
         """Replace the bar with a one-line outcome (bulk runs return results, not a grid)."""
         rows = len(result.rows)
         failed_rows = len({err.row for err in result.errors})
         state = " (interrupted)" if result.interrupted else ""
         text = (
             f"Done{state}: {rows - failed_rows}/{rows} requests succeeded, {len(result)} images, "
-            f"{failed_rows} failed."
+            f"{failed_rows} failed in {collector.elapsed if collector else 0:.1f} s."
         )
+        gate = collector.limit if collector else None
+        if gate is not None and gate.throttles:
+            text += (f" Rate limited {gate.throttles}x: concurrency went down to {gate.lowest} "
+                     f"of {gate.ceiling}, back to {gate.limit} at the end.")
+        text += "".join(f" {note}" for note in result.notes)
         if self._wrote_line:
             sys.stderr.write("\r" + text + "\n")
             self._wrote_line = False

@@ -1,0 +1,1 @@
+"""Concurrency, streaming, progress, interrupt and bulk tests (issue 4)."""
