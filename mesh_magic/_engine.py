@@ -352,7 +352,15 @@ async def run_requests(
             gate.throttle()
             _window.set(gate.window)  # its next attempt goes out in the current window
 
-    client = client or engine().client(settings, on_retry=on_retry)
+    clients: list[MeshClient] = [client] if client is not None else []
+
+    def http() -> MeshClient:
+        # Built on first use: a call answered wholly from the store (replay) needs no client,
+        # so it can't trip over network settings it never uses.
+        if not clients:
+            clients.append(engine().client(settings, on_retry=on_retry))
+        return clients[0]
+
     use_cache = store is not None and settings.cache != "off" and not fresh
 
     def from_cache(request: ImageRequest) -> Generation | None:
@@ -400,7 +408,7 @@ async def run_requests(
             try:
                 async with gate:
                     collector.set_status(request.row, "running")
-                    generation = await client.generate(request, on_event=on_event)
+                    generation = await http().generate(request, on_event=on_event)
                 break
             except RateLimitError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else 1.0
