@@ -251,16 +251,24 @@ class Collector:
         for request, item in zip(self.requests, self.items, strict=True):
             if item.partial is None or item.status in ("done", "failed"):
                 continue
-            try:
-                info = inspect_image(item.partial, what="partial image")
-            except MeshImageError:
-                continue
-            kept.append(GeneratedImage(
-                data=item.partial, mime_type=info.mime_type, width=info.width,
-                height=info.height, prompt=request.prompt, model=request.model,
-                params=request.describe(), row=request.row, partial=True, source="stream",
-            ))
+            image = partial_image(request, item.partial)
+            if image is not None:
+                kept.append(image)
         return kept
+
+
+def partial_image(request: ImageRequest, data: bytes, *, request_id: str | None = None
+                  ) -> GeneratedImage | None:
+    """A stream's last partial image as a result image marked partial (None if unreadable)."""
+    try:
+        info = inspect_image(data, what="partial image")
+    except MeshImageError:
+        return None
+    return GeneratedImage(
+        data=data, mime_type=info.mime_type, width=info.width, height=info.height,
+        prompt=request.prompt, model=request.model, request_id=request_id,
+        params=request.describe(), row=request.row, partial=True, source="stream",
+    )
 
 
 # Which window of the gate the current request started in (see AdaptiveLimit.throttle).
@@ -455,18 +463,9 @@ async def run_requests(
 
     def keep_partial(request: ImageRequest, error: MeshImageError) -> None:
         data = getattr(error, "partial_image", None)
-        if not data:
-            return
-        try:
-            info = inspect_image(data, what="partial image")
-        except MeshImageError:
-            return
-        image = GeneratedImage(
-            data=data, mime_type=info.mime_type, width=info.width, height=info.height,
-            prompt=request.prompt, model=request.model, request_id=error.request_id,
-            params=request.describe(), row=request.row, partial=True, source="stream",
-        )
-        collector.add(Generation(images=[image]), request)
+        image = partial_image(request, data, request_id=error.request_id) if data else None
+        if image is not None:
+            collector.add(Generation(images=[image]), request)
 
     async def fan_out_singles(request: ImageRequest) -> Generation:
         seed = request.params.get("seed")
