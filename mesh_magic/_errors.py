@@ -247,7 +247,11 @@ def error_from_response(
             message = detail
         elif isinstance(detail, list):
             field_errors = _field_errors(detail)
-            message = "; ".join(f"{e['field']}: {e['message']}" for e in field_errors) or None
+            # loc ["body"] means the whole body: the message alone reads better than "body: ...".
+            message = "; ".join(
+                e["message"] if e["field"] == "body" else f"{e['field']}: {e['message']}"
+                for e in field_errors
+            ) or None
     elif body:
         kind = "an HTML page" if b"<html" in body[:2048].lower() else "a non-JSON body"
         message = f"{_DEFAULT_MESSAGES.get(status, 'HTTP error')} (the server sent {kind})"
@@ -255,7 +259,10 @@ def error_from_response(
     message = message or _DEFAULT_MESSAGES.get(status, f"HTTP error {status}")
     for secret in redact:
         if secret:
+            # Servers echo input: scrub every text that reaches the error, not just the message.
             message = message.replace(secret, "***")
+            code = code.replace(secret, "***") if code else code
+            field_errors = [{k: v.replace(secret, "***") for k, v in e.items()} for e in field_errors]
     if len(message) > 300:
         message = message[:297] + "..."
 

@@ -46,10 +46,17 @@ class ParsedGeneration:
 def load_json(body: bytes, *, what: str = "response") -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         head = body[:60].lstrip().lower()
-        kind = "an HTML page" if head.startswith((b"<!doctype", b"<html")) else "invalid JSON"
-        raise ResponseError(f"The {what} is {kind}, not the expected JSON.") from None
+        if head.startswith((b"<!doctype", b"<html")):
+            raise ResponseError(f"The {what} is an HTML page, not the expected JSON.") from None
+        if not head:
+            detail = "empty"
+        elif head.startswith((b"{", b"[")):
+            detail = "malformed or cut off"
+        else:
+            detail = f"not JSON at all: {len(body)} bytes of text or binary"
+        raise ResponseError(f"The {what} is invalid JSON ({detail}).") from None
 
 
 def parse_generation(payload: Any) -> ParsedGeneration:

@@ -79,6 +79,10 @@ def _split_line(line: str, parser: Any) -> tuple[list[str], str]:
         if action is None and not name.startswith("--") and len(name) > 2:
             action = parser._option_string_actions.get(name[:2])  # -n3 style
             name = name[:2]
+        elif action is None and name.startswith("--") and len(name) > 2:
+            # argparse takes unique prefixes (--mod for --model): take their value along too.
+            found = {a for opt, a in parser._option_string_actions.items() if opt.startswith(name)}
+            action = found.pop() if len(found) == 1 else None
         argv.append(token)
         rest = rest[match.end():]
         takes_value = action is not None and action.nargs != 0
