@@ -375,7 +375,9 @@ class MeshClient:
             failure = exc
         except httpx.HTTPError as exc:
             failure = APIConnectionError(
-                self._redact(f"The stream broke: {_describe(exc)}"), request_id=request_id
+                self._redact(f"The stream broke: {_describe(exc)}"), request_id=request_id,
+                hint="The connection dropped mid-stream (not retried: it may be billed). "
+                "Images that arrived are kept; run the cell again for the rest.",
             )
         try:
             if final is not None:
