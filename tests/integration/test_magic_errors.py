@@ -6,17 +6,15 @@ import time
 from typing import Any
 
 import pytest
+from error_statuses import STATUSES
 from integration_helpers import Published, generations, run
 from IPython.core.error import UsageError
 
 from mesh_magic import (
     APIConnectionError,
     AuthenticationError,
-    InsufficientBalanceError,
     InvalidRequestError,
-    MeshImageError,
     ModelNotFoundError,
-    PermissionDeniedError,
     RateLimitError,
     ResponseError,
     ServerError,
@@ -27,21 +25,6 @@ from mesh_magic.server import Fault, MeshServer
 
 CELL = "%%meshimg -s 128x128\na red fox"
 
-# status -> (class, a phrase of the hint the user sees)
-STATUSES: dict[int, tuple[type[MeshImageError], str]] = {
-    400: (InvalidRequestError, "Fix the option"),
-    401: (AuthenticationError, "MESHAPI_API_KEY"),
-    402: (InsufficientBalanceError, "top up"),
-    403: (PermissionDeniedError, "suspended"),
-    404: (ModelNotFoundError, "%meshimg_models"),
-    422: (InvalidRequestError, "Fix the option"),
-    429: (RateLimitError, "Rate limited"),
-    500: (ServerError, "not retried automatically"),
-    501: (UnsupportedModelError, "%meshimg_models"),
-    502: (ServerError, "temporarily unavailable"),
-    503: (ServerError, "temporarily unavailable"),
-    504: (ServerError, "temporarily unavailable"),
-}
 
 
 def shown_traceback(shell: Any, capsys: pytest.CaptureFixture[str]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from error_statuses import STATUSES as HINTS
 from reliability_helpers import REPORT, rss_peak
 
 import mesh_magic
@@ -25,15 +26,11 @@ from mesh_magic._errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
-    InsufficientBalanceError,
     InvalidRequestError,
     MeshImageError,
-    ModelNotFoundError,
-    PermissionDeniedError,
     RateLimitError,
     ResponseError,
     ServerError,
-    UnsupportedModelError,
 )
 from mesh_magic._http import MAX_RETRY_WAIT, max_body_bytes
 from mesh_magic.server import Fault
@@ -90,20 +87,6 @@ def _bind(server: Any, max_retries: int = 3) -> None:
 
 # --- every error status of SPEC 1, in each envelope ----------------------------------
 
-HINTS: dict[int, tuple[type[MeshImageError], str]] = {
-    400: (InvalidRequestError, "Fix the option"),
-    401: (AuthenticationError, "MESHAPI_API_KEY"),
-    402: (InsufficientBalanceError, "top up"),
-    403: (PermissionDeniedError, "suspended"),
-    404: (ModelNotFoundError, "%meshimg_models"),
-    422: (InvalidRequestError, "Fix the option"),
-    429: (RateLimitError, "Rate limited"),
-    500: (ServerError, "not retried automatically"),
-    501: (UnsupportedModelError, "%meshimg_models"),
-    502: (ServerError, "retried already"),
-    503: (ServerError, "retried already"),
-    504: (ServerError, "retried already"),
-}
 RETRIED = {429, 502, 503, 504}
 
 

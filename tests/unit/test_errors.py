@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+from error_statuses import STATUSES
 
 from mesh_magic import _errors
 from mesh_magic._errors import (
@@ -29,22 +30,6 @@ from mesh_magic._errors import (
     error_from_response,
     parse_retry_after,
 )
-
-# status -> (class, a phrase its hint must contain)
-STATUSES: dict[int, tuple[type[MeshImageError], str]] = {
-    400: (InvalidRequestError, "Fix the option"),
-    401: (AuthenticationError, "MESHAPI_API_KEY"),
-    402: (InsufficientBalanceError, "balance"),
-    403: (PermissionDeniedError, "suspended"),
-    404: (ModelNotFoundError, "%meshimg_models"),
-    422: (InvalidRequestError, "Fix the option"),
-    429: (RateLimitError, "Rate limited"),
-    500: (ServerError, "not retried automatically"),
-    501: (UnsupportedModelError, "%meshimg_models"),
-    502: (ServerError, "temporarily unavailable"),
-    503: (ServerError, "temporarily unavailable"),
-    504: (ServerError, "temporarily unavailable"),
-}
 
 HTML_PAGE = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
