@@ -109,8 +109,11 @@ def summarise(nb: Any) -> tuple[int, int, int]:
     return len(cells), images, errors
 
 
-def update_notebook(timeout: int) -> int:
-    """Re-execute the repository's quickstart offline, in a scratch folder, and save it in place.
+def update_notebook(timeout: int, notebook: Path = NOTEBOOK) -> int:
+    """Re-execute a notebook of the repository offline, in a scratch folder, and save it in place.
+
+    The scratch folder is a copy of notebooks/ (so a shipped store such as teaching_store/
+    is beside the notebook, as for a student).
 
     A scratch HOME makes the default store (~/.local/share/mesh_magic/store) empty, so
     history shows only this run; the scratch folder is then written as `~` in the outputs,
@@ -121,9 +124,11 @@ def update_notebook(timeout: int) -> int:
         base = {k: v for k, v in os.environ.items()
                 if not k.startswith(("MESHAPI_", "MESH_API_", "MESHIMG_", "XDG_"))}
         base["HOME"] = str(scratch)
-        nb = read_clean(NOTEBOOK)
+        workdir = scratch / "notebooks"
+        shutil.copytree(notebook.parent, workdir, ignore=shutil.ignore_patterns("*.ipynb"))
+        nb = read_clean(notebook)
         timings: dict[str, float] = {}
-        execute(nb, scratch, kernel_env(base, offline=True, store=None), timings,
+        execute(nb, workdir, kernel_env(base, offline=True, store=None), timings,
                 timeout=timeout, record_timing=False)
     import nbformat
 
@@ -132,9 +137,9 @@ def update_notebook(timeout: int) -> int:
     if errors:
         print(f"{errors} cell(s) ended in an error: not saving.", file=sys.stderr)
         return 1
-    nbformat.write(nb, NOTEBOOK)
-    size = NOTEBOOK.stat().st_size
-    print(f"Saved {NOTEBOOK.relative_to(REPO)}: {cells} code cells, {images} images, "
+    nbformat.write(nb, notebook)
+    size = notebook.stat().st_size
+    print(f"Saved {notebook.relative_to(REPO)}: {cells} code cells, {images} images, "
           f"{size / 1024:.0f} KB, executed in {timings['total']:.1f} s.")
     return 0
 
@@ -156,11 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true",
                         help="use the offline backend even if a key is set")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
-    parser.add_argument("--update-notebook", action="store_true",
-                        help="re-execute notebooks/quickstart.ipynb offline and save it in place")
+    parser.add_argument("--update-notebook", nargs="*", metavar="NAME",
+                        help="re-execute notebooks/NAME.ipynb (default: quickstart) offline "
+                        "and save it in place")
     args = parser.parse_args(argv)
-    if args.update_notebook:
-        return update_notebook(args.timeout)
+    if args.update_notebook is not None:
+        names = args.update_notebook or ["quickstart"]
+        return max(update_notebook(args.timeout, REPO / "notebooks" / f"{name}.ipynb")
+                   for name in names)
 
     key_var = next((name for name in KEY_VARS if os.environ.get(name, "").strip()), None)
     offline = args.offline or key_var is None
