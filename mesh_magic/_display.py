@@ -66,7 +66,7 @@ def _image_tile(image: GeneratedImage, max_px: int) -> str:
 
 
 def _error_tile(error: ItemError, max_px: int) -> str:
-    side = min(max_px, 256)
+    side = min(max_px or 256, 256)  # 0 = full resolution, not a 0 px tile
     hint = getattr(error.error, "hint", "")
     return (
         f'<figure style="{_TILE_STYLE}width:{side}px;min-height:{side // 2}px;'

@@ -115,6 +115,9 @@ class Engine:
             if on_interrupt is None:
                 raise
             return on_interrupt()
+        except BaseException:
+            future.cancel()  # e.g. `tick` failed: don't leave the requests running unseen
+            raise
 
     def set_transport(self, transport: httpx.AsyncBaseTransport | None) -> None:
         """Route all network traffic through `transport` (tests); clients are rebuilt lazily."""
@@ -381,10 +384,11 @@ async def run_requests(
             raise replay_miss(request, store)
         return None
 
-    def write(request: ImageRequest, images: list[GeneratedImage]) -> list[GeneratedImage]:
+    def write(request: ImageRequest, generation: Generation) -> list[GeneratedImage]:
         assert store is not None
-        stored = [store.put(im, base_url=settings.base_url) for im in images]
-        store.remember(request, settings.base_url, stored)
+        stored = [store.put(im, base_url=settings.base_url) for im in generation.images]
+        if not generation.errors:  # only a complete answer may answer this request again
+            store.remember(request, settings.base_url, stored)
         return stored
 
     async def keep(request: ImageRequest, generation: Generation) -> Generation:
@@ -392,7 +396,7 @@ async def run_requests(
             return generation
         try:
             # Off the loop: fsyncs would otherwise stall every other request's I/O.
-            generation.images = await asyncio.to_thread(write, request, generation.images)
+            generation.images = await asyncio.to_thread(write, request, generation)
         except OSError as exc:
             collector.note(f"Could not write to the store {store.root}: {exc}")
         return generation
@@ -490,7 +494,19 @@ async def run_requests(
                 merged.images.extend(outcome.images)
                 merged.errors.extend(outcome.errors)
                 merged.request_id = merged.request_id or outcome.request_id
+                for key, value in outcome.usage.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        merged.usage[key] = merged.usage.get(key, 0) + value
         return merged
 
-    await asyncio.gather(*(one(r) for r in requests))
+    tasks = [asyncio.ensure_future(one(r)) for r in requests]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # `one` keeps MeshImageErrors per item; anything else is a bug that ends the call,
+        # and gather alone would leave the other requests running (and billing) unseen.
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        raise
     return collector.result()

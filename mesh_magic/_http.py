@@ -87,7 +87,7 @@ def is_loopback(host: str) -> bool:
 
 
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: uniform(0, base * 2**attempt), capped."""
+    """Exponential backoff with jitter: uniform(ceiling / 2, ceiling), ceiling = base * 2**attempt, capped."""
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
     return (rng or random).uniform(ceiling / 2, ceiling)
 
@@ -304,7 +304,7 @@ class MeshClient:
                     raise error
                 content_type = response.headers.get("content-type", "")
                 if "text/event-stream" in content_type:
-                    return await self._read_stream(response, request, request_id, on_event)
+                    return await self._read_stream(response, request, request_id, on_event, limit)
                 raw = await _read_limited(response, limit, "response")
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached the server, so retrying cannot bill twice.
@@ -331,7 +331,7 @@ class MeshClient:
 
     async def _read_stream(
         self, response: httpx.Response, request: ImageRequest, request_id: str | None,
-        on_event: EventCallback | None,
+        on_event: EventCallback | None, limit: int,
     ) -> Generation:
         """Read MeshAPI `image.chunk` or OpenAI `image_generation.*` events to the end.
 
@@ -347,8 +347,15 @@ class MeshClient:
         created: int | None = None
         partial: bytes | None = None
         failure: MeshImageError | None = None
+        received = 0
         try:
             async for sse in EventSource(response).aiter_sse():
+                received += len(sse.data)
+                if received > limit:  # the same bound as a plain body: a stream is no way around it
+                    raise ResponseError(
+                        f"The stream exceeded the {limit // (1024 * 1024)} MiB limit; refusing to load it.",
+                        request_id=request_id,
+                    )
                 event = classify_event(sse.event, sse.data)
                 if event.kind == "done":
                     break
@@ -356,17 +363,21 @@ class MeshClient:
                     err = event.payload["error"]
                     message = err.get("message") if isinstance(err, dict) else str(err)
                     code = err.get("code") if isinstance(err, dict) else None
-                    failure = ServerError(
+                    failure = ServerError(  # servers echo input: scrub the code as well
                         self._redact(f"The stream failed: {message or 'unknown error'}"),
-                        code=code, request_id=event.payload.get("request_id") or request_id,
+                        code=self._redact(str(code)) if code else None,
+                        request_id=event.payload.get("request_id") or request_id,
                     )
                     break
                 if event.kind == "final":
                     final = event.payload
                 elif event.kind == "image" and event.b64:
                     completed.append(RawItem(index=len(completed), b64=event.b64))
-                    usage = event.payload.get("usage") or usage
-                    created = event.payload.get("created") or created
+                    if isinstance(event.payload.get("usage"), dict):
+                        usage = event.payload["usage"]
+                    stamp = event.payload.get("created")
+                    if isinstance(stamp, int) and not isinstance(stamp, bool):
+                        created = stamp
                 elif event.kind == "partial" and event.b64:
                     partial = _try_b64(event.b64)
                 if on_event and event.kind != "ignore":

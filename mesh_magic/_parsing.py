@@ -130,6 +130,13 @@ class StreamEvent:
     index: int = 0
 
 
+def _as_index(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0  # only labels a preview: not worth failing the stream over
+
+
 def classify_event(event_name: str, data: str) -> StreamEvent:
     """Interpret MeshAPI `image.chunk` events and OpenAI `image_generation.*` events."""
     data = data.strip()
@@ -149,7 +156,7 @@ def classify_event(event_name: str, data: str) -> StreamEvent:
     if kind == "image_generation.partial_image":
         return StreamEvent(
             "partial", payload, b64=payload.get("b64_json"),
-            index=int(payload.get("partial_image_index") or 0),
+            index=_as_index(payload.get("partial_image_index")),
         )
     if kind == "image_generation.completed":
         return StreamEvent("image", payload, b64=payload.get("b64_json"))
