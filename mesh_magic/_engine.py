@@ -142,7 +142,8 @@ class Engine:
                 transport=transport,
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                 timeout=httpx.Timeout(180.0),
-                trust_env=False,
+                # Network only: honour HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE like other clients.
+                trust_env=not offline,
             )
             self._clients[kind] = client
         return client

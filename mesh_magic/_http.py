@@ -173,6 +173,11 @@ class MeshClient:
             except _Retryable as retry:
                 wait = retry.wait if retry.wait is not None else backoff_delay(attempt)
                 if attempt >= self.settings.max_retries:
+                    if isinstance(retry.error, ServerError) and attempt == 0:
+                        retry.error.hint = (
+                            "The gateway is temporarily unavailable (not retried: max_retries "
+                            "is 0): try again shortly."
+                        )
                     raise retry.error from None
                 if wait > MAX_RETRY_WAIT:
                     retry.error.message += f" (the server asks to wait {wait:.0f} s)"

@@ -25,7 +25,7 @@ STATUSES: dict[int, tuple[type[MeshImageError], str]] = {
     429: (RateLimitError, "Rate limited"),
     500: (ServerError, "not retried automatically"),
     501: (UnsupportedModelError, "%meshimg_models"),
-    502: (ServerError, "retried already"),
-    503: (ServerError, "retried already"),
+    502: (ServerError, "temporarily unavailable"),
+    503: (ServerError, "temporarily unavailable"),
     504: (ServerError, "temporarily unavailable"),
 }

@@ -226,3 +226,13 @@ def test_stream_error_code_never_carries_the_key() -> None:
     err = caught.value
     shown = f"{err} {err.code} {err.message} {err._render_traceback_()}"
     assert MOCK_KEY not in shown and "upstream said no" in shown
+
+
+@pytest.mark.parametrize(("retries", "phrase"), [(0, "not retried"), (1, "retried already")])
+def test_gateway_hint_says_whether_it_was_retried(server: Any, retries: int, phrase: str) -> None:
+    server.add_fault(Fault(kind="status", status=503, times=-1))
+    _config.configure(max_retries=retries)
+    with pytest.raises(mesh_magic.ServerError) as caught:
+        mesh_magic.generate("a gate", size="128x128")
+    assert phrase in caught.value.hint
+    assert len(_generations(server)) == retries + 1
