@@ -16,7 +16,7 @@ from ._results import ImageResult
 def generate(prompt: str, **options: Any) -> ImageResult:
     """Generate images for `prompt`; options are the magic's (model, n, size, quality, ...).
 
-    Several comma-separated models give one row each. Per-item failures are in
+    Several comma-separated models are compared side by side. Per-item failures are in
     `result.errors`; bad input, or one error that sank every item (a bad key),
     is raised.
     """

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shlex
 import warnings
 from typing import Any
 
@@ -59,7 +58,8 @@ def _options_from_args(args: Any) -> dict[str, Any]:
 def _split_line(line: str, parser: Any) -> tuple[list[str], str]:
     """Leading flags (with their values) vs the free-text prompt of `%meshimg`.
 
-    The prompt is kept verbatim, so apostrophes and quotes in prose need no escaping.
+    The prompt is kept verbatim, so apostrophes and quotes in prose need no escaping;
+    only a prompt that is one quoted string as a whole loses its quotes.
     """
     argv: list[str] = []
     rest = line.strip()
@@ -91,7 +91,10 @@ def _split_line(line: str, parser: Any) -> tuple[list[str], str]:
             if value:
                 argv.append(_unquote(value.group(1)))
                 rest = rest[value.end():]
-    return argv, rest.strip()
+    prompt = rest.strip()
+    if prompt[:1] in ("'", '"') and prompt[0] not in prompt[1:-1]:
+        prompt = _unquote(prompt)  # %meshimg "A paper boat": the quotes are not the prompt's
+    return argv, prompt
 
 
 def _shell_split(line: str) -> list[str]:
@@ -208,10 +211,10 @@ class MeshImgMagics(Magics):
     @line_magic
     def meshimg_config(self, line: str) -> Any:
         """Show the effective config (key masked, with sources), or set session values."""
-        try:
-            args = self.meshimg_config.parser.parse_args(_shell_split(line))
-        except ValueError as exc:  # unbalanced quotes
-            raise UsageError(f"Could not read the options: {exc}.") from None
+        # Flags go to argparse; KEY=VALUE pairs are read from the line itself, so a
+        # value may hold spaces: params={"seed": 7}, store_dir='/tmp/my store'.
+        args = self.meshimg_config.parser.parse_args(_FLAG_RE.findall(line))
+        args.assignments = _split_assignments(_FLAG_RE.sub(" ", line))
         session = _config.session()
         if args.reset:
             session.reset()
@@ -278,7 +281,7 @@ class MeshImgMagics(Magics):
 
         parser = self.meshimg_history.parser
         try:
-            args = parser.parse_intermixed_args(shlex.split(line))
+            args = parser.parse_intermixed_args(_shell_split(line))  # fox's: no quote error
         except ValueError as exc:  # unbalanced quotes
             raise UsageError(f"Could not read the options: {exc}.") from None
         words = list(args.words)
@@ -289,6 +292,31 @@ class MeshImgMagics(Magics):
             return history(n, text=" ".join(words) or None, model=args.model or None)
         except InvalidOptionError as exc:
             raise UsageError(str(exc)) from None
+
+
+_FLAG_RE = re.compile(r"(?<!\S)--[A-Za-z][\w-]*(?!\S)")
+# One KEY=VALUE: VALUE is a quoted string, a JSON object/array (spaces allowed), or one word.
+_ASSIGNMENT_RE = re.compile(
+    r"""\s*([^\s=]+)=("[^"]*"|'[^']*'|[{\[].*?[}\]](?=\s+[^\s=]+=|\s*$)|\S*)(?=\s|$)"""
+)
+
+
+# ...or the whole pair quoted: 'store_dir=/tmp/a dir'.
+_QUOTED_ASSIGNMENT_RE = re.compile(r"""(["'])([^\s=]+=.*?)\1(?=\s|$)""")
+
+
+def _split_assignments(text: str) -> list[str]:
+    items, rest = [], text.strip()
+    while rest:
+        if match := _QUOTED_ASSIGNMENT_RE.match(rest):
+            items.append(match.group(2))
+        elif match := _ASSIGNMENT_RE.match(rest):
+            items.append(match.group(0).strip())
+        else:
+            items.append(rest.split(None, 1)[0])  # _parse_assignment says what is wrong
+            break
+        rest = rest[match.end():].strip()
+    return items
 
 
 def _parse_assignment(item: str) -> tuple[str, Any]:
@@ -303,7 +331,17 @@ def _parse_assignment(item: str) -> tuple[str, Any]:
     try:
         return key, json.loads(raw)
     except ValueError:
-        return key, raw.strip()
+        return key, _unquote(raw.strip())
+
+
+def _html_table(head: list[str], rows: list[list[str]], right: int | None = None) -> str:
+    """Cells left-aligned (JupyterLab, Notebook 7 and nbconvert right-align them by default)."""
+    def tr(tag: str, cells: list[str]) -> str:
+        return "<tr>" + "".join(
+            f"<{tag} style='text-align:{'right' if col == right else 'left'}'>{text}</{tag}>"
+            for col, text in enumerate(cells)) + "</tr>"
+
+    return "<table>" + tr("th", head) + "".join(tr("td", row) for row in rows) + "</table>"
 
 
 class ConfigTable:
@@ -324,12 +362,9 @@ class ConfigTable:
         return "\n".join(f"{k.ljust(width)}  {v}  ({s})" for k, v, s in self.rows)
 
     def _repr_html_(self) -> str:
-        body = "".join(
-            f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(v)}</td>"
-            f"<td style='opacity:.7'>{html.escape(s)}</td></tr>"
-            for k, v, s in self.rows
-        )
-        return f"<table><tr><th>setting</th><th>value</th><th>from</th></tr>{body}</table>"
+        rows = [[f"<code>{html.escape(k)}</code>", html.escape(v),
+                 f"<span style='opacity:.7'>{html.escape(s)}</span>"] for k, v, s in self.rows]
+        return _html_table(["setting", "value", "from"], rows)
 
 
 class ModelTable:
@@ -356,20 +391,18 @@ class ModelTable:
     def _repr_html_(self) -> str:
         if not self.rows:
             return f"<i>{html.escape(repr(self))}</i>"
-        body = "".join(
-            f"<tr><td><code>{html.escape(i)}</code></td><td>{html.escape(n)}</td>"
-            f"<td style='text-align:right'>{self._price(p)}</td></tr>"
-            for i, n, p in self.rows
-        )
-        return f"<table><tr><th>model</th><th>name</th><th>price / image</th></tr>{body}</table>"
+        rows = [[f"<code>{html.escape(i)}</code>", html.escape(n), self._price(p)]
+                for i, n, p in self.rows]
+        return _html_table(["model", "name", "price / image"], rows, right=2)
 
 
 def register(shell: Any) -> MeshImgMagics:
     """Install the config, magics and display hook into `shell` (called by %load_ext)."""
     config = _config.MeshImg(parent=shell)
     _config.install_session(config)
-    if config not in shell.configurables:
-        shell.configurables.append(config)
+    # %reload_ext: the new config (which took over the old one's values) replaces it.
+    shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, _config.MeshImg)]
+    shell.configurables.append(config)
     magics = MeshImgMagics(shell)
     shell.register_magics(magics)
     formatter = shell.display_formatter.ipython_display_formatter
