@@ -206,9 +206,7 @@ class Collector:
             self.images.extend(images)
             for err in generation.errors:
                 self.errors.append(ItemError(request.prompt, request.model, err, row=request.row))
-            for key, value in generation.usage.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self.usage[key] = self.usage.get(key, 0) + value
+            _add_usage(self.usage, generation.usage)
             item = self.items[request.row]
             item.images += len(images)
         self._changed()
@@ -355,102 +353,141 @@ async def run_requests(
     `rate_limit_rounds` (bulk runs) sends a request whose retries all met 429 back
     through the throttled gate that many more times: a 429 is never billed.
     """
-    gate = AdaptiveLimit(settings.concurrency)
-    collector.limit = gate
-    single_only: set[str] = set()
+    runner = _Runner(settings, collector, client=client, store=store, fresh=fresh,
+                     rate_limit_rounds=rate_limit_rounds)
+    return await runner.run(requests)
 
-    def on_retry(error: MeshImageError, wait: float) -> None:
-        if isinstance(error, RateLimitError):
-            gate.throttle()
-            _window.set(gate.window)  # its next attempt goes out in the current window
 
-    clients: list[MeshClient] = [client] if client is not None else []
+def _add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
+    for key, value in usage.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value
 
-    def http() -> MeshClient:
+
+class _Runner:
+    """One call's fan-out: cache, gate, HTTP, store and progress for each request."""
+
+    def __init__(self, settings: Settings, collector: Collector, *, client: MeshClient | None,
+                 store: Store | None, fresh: bool, rate_limit_rounds: int) -> None:
+        self.settings = settings
+        self.collector = collector
+        self.store = store
+        self.rate_limit_rounds = rate_limit_rounds
+        self.use_cache = store is not None and settings.cache != "off" and not fresh
+        self.gate = AdaptiveLimit(settings.concurrency)
+        collector.limit = self.gate
+        self.single_only: set[str] = set()
+        self._client = client
+
+    async def run(self, requests: Sequence[ImageRequest]) -> ImageResult:
+        tasks = [asyncio.ensure_future(self.one(r)) for r in requests]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # `one` keeps MeshImageErrors per item; anything else is a bug that ends the call,
+            # and gather alone would leave the other requests running (and billing) unseen.
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            raise
+        return self.collector.result()
+
+    def http(self) -> MeshClient:
         # Built on first use: a call answered wholly from the store (replay) needs no client,
         # so it can't trip over network settings it never uses.
-        if not clients:
-            clients.append(engine().client(settings, on_retry=on_retry))
-        return clients[0]
+        if self._client is None:
+            self._client = engine().client(self.settings, on_retry=self.on_retry)
+        return self._client
 
-    use_cache = store is not None and settings.cache != "off" and not fresh
+    def on_retry(self, error: MeshImageError, wait: float) -> None:
+        if isinstance(error, RateLimitError):
+            self.gate.throttle()
+            _window.set(self.gate.window)  # its next attempt goes out in the current window
 
-    def from_cache(request: ImageRequest) -> Generation | None:
-        if not use_cache or store is None:
+    def from_cache(self, request: ImageRequest) -> Generation | None:
+        if not self.use_cache or self.store is None:
             return None
-        found = store.lookup(request, settings.base_url, any_host=settings.cache == "replay")
+        found = self.store.lookup(request, self.settings.base_url,
+                                  any_host=self.settings.cache == "replay")
         if found:
             return Generation(images=found, request_id=found[0].request_id)
-        if settings.cache == "replay":
-            raise replay_miss(request, store)
+        if self.settings.cache == "replay":
+            raise replay_miss(request, self.store)
         return None
 
-    def write(request: ImageRequest, generation: Generation) -> list[GeneratedImage]:
-        assert store is not None
-        stored = [store.put(im, base_url=settings.base_url) for im in generation.images]
+    def _write(self, request: ImageRequest, generation: Generation) -> list[GeneratedImage]:
+        assert self.store is not None
+        base_url = self.settings.base_url
+        stored = [self.store.put(im, base_url=base_url) for im in generation.images]
         if not generation.errors:  # only a complete answer may answer this request again
-            store.remember(request, settings.base_url, stored)
+            self.store.remember(request, base_url, stored)
         return stored
 
-    async def keep(request: ImageRequest, generation: Generation) -> Generation:
-        if store is None or not generation.images:
+    async def keep(self, request: ImageRequest, generation: Generation) -> Generation:
+        if self.store is None or not generation.images:
             return generation
         try:
             # Off the loop: fsyncs would otherwise stall every other request's I/O.
-            generation.images = await asyncio.to_thread(write, request, generation)
+            generation.images = await asyncio.to_thread(self._write, request, generation)
         except OSError as exc:
-            collector.note(f"Could not write to the store {store.root}: {exc}")
+            self.collector.note(f"Could not write to the store {self.store.root}: {exc}")
         return generation
 
-    async def call(request: ImageRequest) -> Generation:
-        def on_event(event: StreamEvent) -> None:
-            item = collector.items[request.row]
-            if event.kind == "partial" and event.b64:
-                try:
-                    item.partial = decode_b64(event.b64, what="partial image")
-                except ResponseError:
-                    return  # a garbled preview is not worth failing the request over
-                item.partial_index = event.index
-                item.message = f"partial image {event.index + 1}"
-            elif event.kind == "progress":
-                item.message = str(event.payload.get("status", "processing"))
-            collector._changed()
+    def _on_event(self, request: ImageRequest, event: StreamEvent) -> None:
+        item = self.collector.items[request.row]
+        if event.kind == "partial" and event.b64:
+            try:
+                item.partial = decode_b64(event.b64, what="partial image")
+            except ResponseError:
+                return  # a garbled preview is not worth failing the request over
+            item.partial_index = event.index
+            item.message = f"partial image {event.index + 1}"
+        elif event.kind == "progress":
+            item.message = str(event.payload.get("status", "processing"))
+        self.collector._changed()
 
-        rounds = rate_limit_rounds
+    async def call(self, request: ImageRequest) -> Generation:
+        """One HTTP generation through the gate (bulk runs re-queue after a 429)."""
+        rounds = self.rate_limit_rounds
         while True:
             try:
-                async with gate:
-                    collector.set_status(request.row, "running")
-                    generation = await http().generate(request, on_event=on_event)
+                async with self.gate:
+                    self.collector.set_status(request.row, "running")
+                    generation = await self.http().generate(
+                        request, on_event=lambda event: self._on_event(request, event)
+                    )
                 break
             except RateLimitError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else 1.0
                 if rounds <= 0 or wait > MAX_RATE_LIMIT_WAIT:
                     raise
                 rounds -= 1
-                gate.throttle()
-                collector.set_status(request.row, "queued", "rate limited: waiting its turn")
+                self.gate.throttle()
+                self.collector.set_status(request.row, "queued", "rate limited: waiting its turn")
                 await asyncio.sleep(wait)
-        await gate.recover()
+        await self.gate.recover()
         return generation
 
-    async def one(request: ImageRequest) -> None:
+    async def fetch(self, request: ImageRequest) -> Generation:
+        """The images for `request` from the API, as one request or n single ones."""
+        if request.n > 1 and request.model in self.single_only:
+            return await self.fan_out_singles(request)
         try:
-            generation = from_cache(request)
+            return await self.call(request)
+        except MeshImageError as exc:
+            if request.n > 1 and _single_image_only(exc):
+                self.single_only.add(request.model)
+                return await self.fan_out_singles(request)
+            raise
+
+    async def one(self, request: ImageRequest) -> None:
+        collector = self.collector
+        try:
+            generation = self.from_cache(request)
             if generation is None:
-                if request.n > 1 and request.model in single_only:
-                    generation = await fan_out_singles(request)
-                else:
-                    try:
-                        generation = await call(request)
-                    except MeshImageError as exc:
-                        if request.n > 1 and _single_image_only(exc):
-                            single_only.add(request.model)
-                            generation = await fan_out_singles(request)
-                        else:
-                            raise
+                generation = await self.fetch(request)
                 try:
-                    generation = await keep(request, generation)
+                    generation = await self.keep(request, generation)
                 except asyncio.CancelledError:
                     # Arrived (and paid for): an interrupt while it is being stored still shows it.
                     collector.add(generation, request)
@@ -459,20 +496,20 @@ async def run_requests(
             collector.add(generation, request)
             collector.set_status(request.row, "done")
         except MeshImageError as exc:
-            keep_partial(request, exc)
+            self.keep_partial(request, exc)
             collector.fail(request, exc)
         except asyncio.CancelledError:
             if collector.items[request.row].status != "done":
                 collector.set_status(request.row, "cancelled")
             raise
 
-    def keep_partial(request: ImageRequest, error: MeshImageError) -> None:
+    def keep_partial(self, request: ImageRequest, error: MeshImageError) -> None:
         data = getattr(error, "partial_image", None)
         image = partial_image(request, data, request_id=error.request_id) if data else None
         if image is not None:
-            collector.add(Generation(images=[image]), request)
+            self.collector.add(Generation(images=[image]), request)
 
-    async def fan_out_singles(request: ImageRequest) -> Generation:
+    async def fan_out_singles(self, request: ImageRequest) -> Generation:
         seed = request.params.get("seed")
         singles = [replace(request, n=1) for _ in range(request.n)]
         note = f"{request.model} makes one image per request: sent {request.n} requests"
@@ -481,8 +518,8 @@ async def run_requests(
             singles = [replace(s, params={**request.params, "seed": seed + i})
                        for i, s in enumerate(singles)]
             note += f" (seeds {seed}-{seed + request.n - 1})"
-        collector.note(note + ".")
-        outcomes = await asyncio.gather(*(call(s) for s in singles), return_exceptions=True)
+        self.collector.note(note + ".")
+        outcomes = await asyncio.gather(*(self.call(s) for s in singles), return_exceptions=True)
         merged = Generation()
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, MeshImageError):
@@ -495,19 +532,5 @@ async def run_requests(
                 merged.images.extend(outcome.images)
                 merged.errors.extend(outcome.errors)
                 merged.request_id = merged.request_id or outcome.request_id
-                for key, value in outcome.usage.items():
-                    if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        merged.usage[key] = merged.usage.get(key, 0) + value
+                _add_usage(merged.usage, outcome.usage)
         return merged
-
-    tasks = [asyncio.ensure_future(one(r)) for r in requests]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        # `one` keeps MeshImageErrors per item; anything else is a bug that ends the call,
-        # and gather alone would leave the other requests running (and billing) unseen.
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)
-        raise
-    return collector.result()
