@@ -10,43 +10,45 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .core import results as _results
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "generate": "._api",
-    "agenerate": "._api",
-    "generate_many": "._api",
-    "configure": "._api",
-    "login": "._api",
-    "models": "._api",
-    "history": "._api",
-    "panel": "._panel",
-    "ImageResult": "._results",
-    "GeneratedImage": "._results",
-    "ItemError": "._results",
-    "MeshImg": "._config",
-    "MeshImageError": "._errors",
-    "InvalidOptionError": "._errors",
-    "AuthenticationError": "._errors",
-    "InsufficientBalanceError": "._errors",
-    "PermissionDeniedError": "._errors",
-    "ModelNotFoundError": "._errors",
-    "InvalidRequestError": "._errors",
-    "RateLimitError": "._errors",
-    "ServerError": "._errors",
-    "UnsupportedModelError": "._errors",
-    "APIConnectionError": "._errors",
-    "APITimeoutError": "._errors",
-    "ResponseError": "._errors",
-    "CacheMissError": "._errors",
+    "generate": ".api",
+    "agenerate": ".api",
+    "generate_many": ".api",
+    "configure": ".api",
+    "login": ".api",
+    "models": ".api",
+    "history": ".api",
+    "panel": ".widget_panel",
+    "ImageResult": ".core.results",
+    "GeneratedImage": ".core.results",
+    "ItemError": ".core.results",
+    "MeshImg": ".core.config",
+    "MeshImageError": ".core.errors",
+    "InvalidOptionError": ".core.errors",
+    "AuthenticationError": ".core.errors",
+    "InsufficientBalanceError": ".core.errors",
+    "PermissionDeniedError": ".core.errors",
+    "ModelNotFoundError": ".core.errors",
+    "InvalidRequestError": ".core.errors",
+    "RateLimitError": ".core.errors",
+    "ServerError": ".core.errors",
+    "UnsupportedModelError": ".core.errors",
+    "APIConnectionError": ".core.errors",
+    "APITimeoutError": ".core.errors",
+    "ResponseError": ".core.errors",
+    "CacheMissError": ".core.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["load_ipython_extension", "unload_ipython_extension"]
 
 if TYPE_CHECKING:
-    from ._api import agenerate, configure, generate, generate_many, history, login, models
-    from ._config import MeshImg
-    from ._errors import (
+    from .api import agenerate, configure, generate, generate_many, history, login, models
+    from .core.config import MeshImg
+    from .core.errors import (
         APIConnectionError,
         APITimeoutError,
         AuthenticationError,
@@ -62,8 +64,13 @@ if TYPE_CHECKING:
         ServerError,
         UnsupportedModelError,
     )
-    from ._panel import panel
-    from ._results import GeneratedImage, ImageResult, ItemError
+    from .core.results import GeneratedImage, ImageResult, ItemError
+    from .widget_panel import panel
+
+
+# The package wires the layers: results display through the rendering layer's grid,
+# imported the first time a result is shown.
+_results.use_renderer("mesh_magic.render.grid:render_result")
 
 
 def __getattr__(name: str) -> Any:
@@ -87,6 +94,6 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from ._results import ImageResult
+    from .core.results import ImageResult
 
     ipython.display_formatter.ipython_display_formatter.type_printers.pop(ImageResult, None)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mesh_magic import _config
-from mesh_magic._engine import engine
+from mesh_magic.core import config as _config
+from mesh_magic.core.engine.loop import engine
 
 # A key-shaped sentinel: tests search every byte they produce for it.
 SENTINEL_KEY = "rsk_SENTINEL_do_not_leak_7f3a9c2e51b8"

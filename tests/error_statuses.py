@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mesh_magic._errors import (
+from mesh_magic.core.errors import (
     AuthenticationError,
     InsufficientBalanceError,
     InvalidRequestError,

@@ -30,6 +30,7 @@ import importlib
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..core.constants import OFFLINE_ROOT
 from ._faults import Fault
 from ._models import MODELS
 from ._state import RecordedRequest
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from ._images import render_preview
     from ._running import MeshServer
 
-OFFLINE_BASE_URL = "http://offline.meshapi.invalid"
+OFFLINE_BASE_URL = OFFLINE_ROOT
 
 __all__ = [
     "MODELS",

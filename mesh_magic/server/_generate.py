@@ -167,10 +167,10 @@ def validate(body: dict[str, Any]) -> Generation:
     max_n = int(entry.get("max_n", 10))
     if n > max_n:
         what = "one image" if max_n == 1 else f"at most {max_n} images"
-        raise ApiError(400, "capability_not_supported",
-                       f"model {model} generates {what} per request (n must be "
-                       f"{'1' if max_n == 1 else f'<= {max_n}'})",
-                       {"model": model, "param": "n", "max": max_n})
+        message = (f"model {model} generates {what} per request (n must be "
+                   f"{'1' if max_n == 1 else f'<= {max_n}'})")
+        raise ApiError(400, "model_capability_not_supported", message,
+                       [{"loc": ["body", "n"], "msg": message, "type": "value_error"}])
     seed = body.get("seed")
     stream = bool(body.get("stream", False))
     partial = body.get("partial_images") or 0

@@ -23,10 +23,10 @@ def run(repeats: int = 15) -> list[Row]:
     from nbformat.v4 import new_output
     from PIL import Image
 
-    from mesh_magic import _config
-    from mesh_magic._display import render_result
-    from mesh_magic._images import inspect_image
-    from mesh_magic._results import GeneratedImage, ImageResult
+    from mesh_magic.core import config as _config
+    from mesh_magic.core.images import inspect_image
+    from mesh_magic.core.results import GeneratedImage, ImageResult
+    from mesh_magic.render.grid import render_result
     from mesh_magic.server import render_preview
 
     data = render_preview(PROMPT, model=MODEL, seed=1, index=0, width=1024, height=1024)

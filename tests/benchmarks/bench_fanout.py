@@ -23,7 +23,7 @@ LATENCY = 0.5
 
 def run(server: ServerProcess, repeats: int = 3) -> list[Row]:
     import mesh_magic
-    from mesh_magic import _config
+    from mesh_magic.core import config as _config
 
     os.environ["MESHAPI_API_KEY"] = server.api_key
     os.environ["MESHAPI_BASE_URL"] = server.base_url

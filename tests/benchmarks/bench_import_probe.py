@@ -44,7 +44,7 @@ def main() -> None:
         t3 = time.perf_counter()
         import PIL.Image  # noqa: F401
 
-        import mesh_magic._engine  # noqa: F401
+        import mesh_magic.core.engine.loop  # noqa: F401
 
         deferred = time.perf_counter() - t3
     print(json.dumps({

@@ -46,9 +46,10 @@ def run(server: ServerProcess, requests: int, profile_dir: Path | None = None) -
     import openai
 
     import mesh_magic
-    from mesh_magic import _config
-    from mesh_magic._engine import engine, run_requests
-    from mesh_magic._generate import new_collector, plan
+    from mesh_magic.core import config as _config
+    from mesh_magic.core.engine.loop import engine
+    from mesh_magic.core.engine.runner import run_requests
+    from mesh_magic.core.generate import new_progress, plan
 
     store = Path(tempfile.mkdtemp(prefix="mesh-bench-store-"))
     saved = Path(tempfile.mkdtemp(prefix="mesh-bench-saved-"))
@@ -104,7 +105,7 @@ def run(server: ServerProcess, requests: int, profile_dir: Path | None = None) -
     def mm_no_store() -> bytes:
         # generate() minus the store: same plan, engine, fan-out, client, parsing, checks.
         call = plan(PROMPT, {"size": SIZE, "params": {"seed": SEED}})
-        result = engine().run(run_requests(call.requests, call.settings, new_collector(call), store=None))
+        result = engine().run(run_requests(call.requests, call.settings, new_progress(call), store=None))
         return result[0].data
 
     variants = {
@@ -199,7 +200,7 @@ def _profile(folder: Path, mm: Any, mm_no_store: Any, requests: int) -> None:
     """pyinstrument profiles of the engine thread (where the work happens) and the caller."""
     from pyinstrument import Profiler
 
-    from mesh_magic._engine import engine
+    from mesh_magic.core.engine.loop import engine
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, fn in (("generate", mm), ("no-store", mm_no_store)):

@@ -8,30 +8,30 @@ from typing import Any
 import pytest
 
 import mesh_magic
-from mesh_magic import _bulk
-from mesh_magic._engine import Collector
+from mesh_magic.core import bulk as _bulk
+from mesh_magic.core.engine.progress import CallProgress
 from mesh_magic.server import Fault
 
 from .conftest import FAST_MODEL, OTHER_MODEL, TINY, generation_requests
 
 
 @pytest.fixture
-def collectors(monkeypatch: pytest.MonkeyPatch) -> list[Collector]:
-    """The Collector of every bulk run (it holds the run's AdaptiveLimit)."""
-    seen: list[Collector] = []
-    original = _bulk.new_collector
+def collectors(monkeypatch: pytest.MonkeyPatch) -> list[CallProgress]:
+    """The CallProgress of every bulk run (it holds the run's AdaptiveLimit)."""
+    seen: list[CallProgress] = []
+    original = _bulk.new_progress
 
-    def spy(*args: Any, **kwargs: Any) -> Collector:
+    def spy(*args: Any, **kwargs: Any) -> CallProgress:
         collector = original(*args, **kwargs)
         seen.append(collector)
         return collector
 
-    monkeypatch.setattr(_bulk, "new_collector", spy)
+    monkeypatch.setattr(_bulk, "new_progress", spy)
     return seen
 
 
 def test_429_storm_backs_off_recovers_and_completes_in_order(
-    server: Any, collectors: list[Collector], capsys: pytest.CaptureFixture[str]
+    server: Any, collectors: list[CallProgress], capsys: pytest.CaptureFixture[str]
 ) -> None:
     calm_prompts = [f"A calm sea, study {i}" for i in range(40)]
     started = time.perf_counter()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import mesh_magic
-from mesh_magic import _engine
+from mesh_magic.core.engine.progress import CallProgress
 from mesh_magic.server import Fault
 
 from .conftest import FAST_MODEL, OPENAI_MODEL, OTHER_MODEL, TINY
@@ -68,14 +68,14 @@ def test_ctrl_c_during_a_stream_keeps_its_latest_partial(
 ) -> None:
     server.latency = 6.0  # 2 partials, at about 2 s and 4 s, then the image at 6 s
     partial_seen = threading.Event()
-    original = _engine.Collector._changed
+    original = CallProgress._changed
 
-    def changed(self: _engine.Collector) -> None:
+    def changed(self: CallProgress) -> None:
         if any(item.partial for item in self.items):
             partial_seen.set()
         original(self)
 
-    monkeypatch.setattr(_engine.Collector, "_changed", changed)
+    monkeypatch.setattr(CallProgress, "_changed", changed)
     watcher = _interrupt_when(partial_seen.is_set)
     result, elapsed = _generate_until_interrupted(
         "A moth at a lamp", watcher, model=OPENAI_MODEL, size=TINY, stream=True,

@@ -138,7 +138,7 @@ def remote_api() -> None:
 
 
 def test_completed_images_survive_a_later_break(remote_api: None) -> None:
-    from mesh_magic._engine import engine
+    from mesh_magic.core.engine.loop import engine
 
     completed = {"type": "image_generation.completed", "b64_json": _png(10), "created": 1}
     engine().set_transport(_sse_then_break(completed))
@@ -150,7 +150,7 @@ def test_completed_images_survive_a_later_break(remote_api: None) -> None:
 
 
 def test_final_chunk_then_a_break_before_done_is_a_success(remote_api: None) -> None:
-    from mesh_magic._engine import engine
+    from mesh_magic.core.engine.loop import engine
 
     final = {"object": "image.chunk", "status": "completed", "created": 1,
              "data": [{"b64_json": _png(200)}]}
@@ -161,7 +161,7 @@ def test_final_chunk_then_a_break_before_done_is_a_success(remote_api: None) -> 
 
 
 def test_break_before_anything_keeps_the_last_partial(remote_api: None) -> None:
-    from mesh_magic._engine import engine
+    from mesh_magic.core.engine.loop import engine
 
     partials = [{"type": "image_generation.partial_image", "b64_json": _png(i * 50),
                  "partial_image_index": i} for i in range(2)]

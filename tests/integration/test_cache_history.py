@@ -13,7 +13,8 @@ from IPython.core.error import UsageError
 
 import mesh_magic
 from mesh_magic import CacheMissError, ImageResult, configure
-from mesh_magic._store import Store
+from mesh_magic.core.config import session
+from mesh_magic.core.store import Store
 from mesh_magic.server import MeshServer
 
 CELL = "%%meshimg -m google/imagen-4 -n 2 -s 128x128 -p seed=11\na lighthouse in fog"
@@ -106,7 +107,7 @@ def test_replay_serves_stored_images_without_key_or_server(shell: Any, server: M
     first = run(shell, CELL)
     server.reset()
     # Elsewhere (CI): another base URL, no key, cache=replay -> served from the store.
-    mesh_magic._config.session().set_api_key(None)
+    session().set_api_key(None)
     configure(cache="replay", base_url="https://api.meshapi.ai")
     replayed = run(shell, CELL)
     assert server.requests == []

@@ -17,7 +17,8 @@ import pytest
 from integration_helpers import Published, file_requests, generations, run
 
 import mesh_magic
-from mesh_magic import MeshImageError, _config, configure
+from mesh_magic import MeshImageError, configure
+from mesh_magic.core import config as _config
 from mesh_magic.server import Fault, MeshServer
 
 

@@ -10,8 +10,8 @@ from integration_helpers import Published, generations, run
 from IPython.core.error import UsageError
 
 import mesh_magic
-from mesh_magic import _config
-from mesh_magic.magics import ConfigTable, ModelTable
+from mesh_magic.core import config as _config
+from mesh_magic.render.tables import ConfigTable, ModelTable
 from mesh_magic.server import MODELS, MeshServer
 
 IMAGE_MODELS = sorted(m["id"] for m in MODELS if "image" in m["output_modalities"])

@@ -96,7 +96,7 @@ def test_real_server_validation_errors(shell: Any, server: MeshServer, published
 
 def test_bad_key_is_an_authentication_error(shell: Any, server: MeshServer,
                                             published: Published) -> None:
-    from mesh_magic import _config
+    from mesh_magic.core import config as _config
 
     _config.session().set_api_key("rsk_wrong_key_000000000000")
     with pytest.raises(AuthenticationError) as info:
@@ -106,7 +106,7 @@ def test_bad_key_is_an_authentication_error(shell: Any, server: MeshServer,
 
 
 def test_missing_key(shell: Any, server: MeshServer, published: Published) -> None:
-    from mesh_magic import _config
+    from mesh_magic.core import config as _config
 
     _config.session().set_api_key(None)
     with pytest.raises(AuthenticationError) as info:
@@ -134,7 +134,7 @@ def test_missing_key(shell: Any, server: MeshServer, published: Published) -> No
         ("%%meshimg -p n=3\nfox", "-p n clashes"),
         ("%%meshimg -p 'bad key=1'\nfox", "not a valid field name"),
         ("%%meshimg -o 1abc\nfox", "-o needs a Python variable name"),
-        ("%%meshimg --timeout soon\nfox", "invalid float value"),
+        ("%%meshimg --timeout soon\nfox", "timeout must be a number of seconds"),
         ("%%meshimg --timeout 0\nfox", "timeout must be between"),
         ("%%meshimg -m ' , '\nfox", "No model given"),
         ("%%meshimg extra words\nfox", "prompt goes in the cell body"),

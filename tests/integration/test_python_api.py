@@ -18,9 +18,9 @@ from mesh_magic import (
     InvalidOptionError,
     MeshImg,
     ServerError,
-    _config,
     configure,
 )
+from mesh_magic.core import config as _config
 from mesh_magic.server import Fault, MeshServer
 
 
@@ -142,7 +142,7 @@ def test_env_configuration(meshapi_env: MeshServer) -> None:
 def test_concurrency_is_bounded(server: MeshServer) -> None:
     server.latency = 0.2
     configure(concurrency=2)
-    from mesh_magic._generate import plan, run
+    from mesh_magic.core.generate import plan, run
 
     result = run(plan([f"prompt {i}" for i in range(5)], {"size": "64x64"}))
     assert len(result) == 5

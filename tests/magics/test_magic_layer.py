@@ -10,17 +10,15 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
-from mesh_magic import _config
-from mesh_magic._config import resolve
-from mesh_magic.magics import (
-    ConfigTable,
-    MeshImgMagics,
-    ModelTable,
-    _options_from_args,
-    _parse_assignment,
-    _shell_split,
-    _split_line,
-)
+from mesh_magic.core import config as _config
+from mesh_magic.core.config import resolve
+from mesh_magic.core.errors import InvalidOptionError
+from mesh_magic.magics import GenerateMagics as MeshImgMagics
+from mesh_magic.magics.args import options_from_args as _options_from_args
+from mesh_magic.magics.args import shell_split as _shell_split
+from mesh_magic.magics.args import split_line as _split_line
+from mesh_magic.magics.session import parse_assignment as _parse_assignment
+from mesh_magic.render.tables import ConfigTable, ModelTable
 
 PARSER = MeshImgMagics.meshimg.parser
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -84,7 +82,7 @@ def test_options_from_args() -> None:
                               "-f", "webp", "--response-format", "url", "-q", "low", "-s", "square"])
     options = _options_from_args(args)
     assert options == {"model": "a/b", "n": "2", "size": "square", "quality": "low",
-                       "output_format": "webp", "response_format": "url", "timeout": 9.0,
+                       "output_format": "webp", "response_format": "url", "timeout": "9",
                        "stream": True, "params": {"seed": 3, "style": "vivid"}, "save": "out",
                        "fresh": True}
     bare = _options_from_args(PARSER.parse_args([]))
@@ -113,7 +111,7 @@ def test_parse_assignment(item: str, expected: tuple[str, Any]) -> None:
                                              ("=x", "Expected KEY=VALUE"),
                                              ("colour=red", "Unknown setting 'colour'")])
 def test_parse_assignment_errors(item: str, match: str) -> None:
-    with pytest.raises(UsageError, match=match):
+    with pytest.raises(InvalidOptionError, match=match):
         _parse_assignment(item)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mesh_magic import _config
+from mesh_magic.core import config as _config
 from mesh_magic.server import MeshServer
 
 
@@ -37,7 +37,7 @@ def session(server: MeshServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture
 def make_panel() -> Iterator[Callable[..., Any]]:
     """Build panels and close them (cancelling anything in flight) after the test."""
-    from mesh_magic._panel import panel
+    from mesh_magic.widget_panel import panel
 
     made: list[Any] = []
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from mesh_magic import _config
-from mesh_magic._panel import ImagePanel, parse_params
-from mesh_magic._results import ImageResult
+from mesh_magic.core import config as _config
+from mesh_magic.core.results import ImageResult
 from mesh_magic.server import MODELS, Fault, MeshServer
+from mesh_magic.widget_panel import ImagePanel, parse_params
 
 GENERATIONS = "/v1/images/generations"
 IMAGE_MODEL_IDS = sorted(m["id"] for m in MODELS if "image" in m["output_modalities"])
@@ -395,7 +395,7 @@ def test_meshimg_panel_magic_returns_a_panel(server: MeshServer) -> None:
 
 def test_mesh_magic_panel_is_the_function_even_after_importing_its_module() -> None:
     import mesh_magic
-    import mesh_magic._panel  # noqa: F401  (a private module: does not shadow the export)
+    import mesh_magic.widget_panel  # noqa: F401  (a private module: does not shadow the export)
 
     made = mesh_magic.panel(n=2)
     assert isinstance(made, ImagePanel) and made.n.value == 2

@@ -120,9 +120,9 @@ def cheap_images(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff without Retry-After: 10-20 ms, 20-40 ms, ... so retry tests stay fast."""
-    from mesh_magic import _http
+    from mesh_magic.core.http import retry
 
-    monkeypatch.setattr(_http, "BACKOFF_BASE", 0.02)
+    monkeypatch.setattr(retry, "BACKOFF_BASE", 0.02)
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ import httpx
 import pytest
 from reliability_helpers import REPORT
 
-from mesh_magic._errors import AuthenticationError, InvalidRequestError, MeshImageError
-from mesh_magic._generate import plan
-from mesh_magic._http import MeshClient
+from mesh_magic.core.errors import AuthenticationError, InvalidRequestError, MeshImageError
+from mesh_magic.core.generate import plan
+from mesh_magic.core.http.client import MeshClient
 
 KEY = "rsk_contract_0123456789abcdef"
 PROMPT = "A futuristic city skyline at sunset, vibrant colors, digital art"

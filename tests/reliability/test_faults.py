@@ -20,9 +20,10 @@ from error_statuses import STATUSES as HINTS
 from reliability_helpers import REPORT, rss_peak
 
 import mesh_magic
-from mesh_magic import _config
-from mesh_magic._engine import engine
-from mesh_magic._errors import (
+from mesh_magic.core import config as _config
+from mesh_magic.core.constants import MAX_RETRY_WAIT, max_body_bytes
+from mesh_magic.core.engine.loop import engine
+from mesh_magic.core.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -32,7 +33,6 @@ from mesh_magic._errors import (
     ResponseError,
     ServerError,
 )
-from mesh_magic._http import MAX_RETRY_WAIT, max_body_bytes
 from mesh_magic.server import Fault
 from mesh_magic.server._responses import DEFAULT_ERRORS
 

@@ -22,11 +22,12 @@ import pytest
 from reliability_helpers import REPORT, SENTINEL_KEY, scan_tree, tagged_png
 
 import mesh_magic
-from mesh_magic import _config
-from mesh_magic._config import ApiKey, resolve
-from mesh_magic._engine import engine
-from mesh_magic._errors import InvalidOptionError, MeshImageError, ResponseError
-from mesh_magic.magics import ConfigTable
+from mesh_magic.core import config as _config
+from mesh_magic.core.config import resolve
+from mesh_magic.core.engine.loop import engine
+from mesh_magic.core.errors import InvalidOptionError, MeshImageError, ResponseError
+from mesh_magic.core.keys import ApiKey
+from mesh_magic.render.tables import ConfigTable
 from mesh_magic.server import Fault
 
 pytestmark = pytest.mark.usefixtures("cheap_images", "fast_backoff")

@@ -18,8 +18,8 @@ import pytest
 from reliability_helpers import REPORT, png_prompt, rss_peak
 
 import mesh_magic
-from mesh_magic import _config
-from mesh_magic._errors import MeshImageError, ResponseError, ServerError
+from mesh_magic.core import config as _config
+from mesh_magic.core.errors import MeshImageError, ResponseError, ServerError
 from mesh_magic.server import Fault
 
 PROMPTS = 200

@@ -19,15 +19,17 @@ import httpx
 import pytest
 
 import mesh_magic
-from mesh_magic import _config
-from mesh_magic._config import resolve
-from mesh_magic._display import result_html
-from mesh_magic._engine import Collector, Engine, engine, run_requests
-from mesh_magic._errors import InvalidOptionError, ResponseError
-from mesh_magic._http import Generation
-from mesh_magic._parsing import classify_event
-from mesh_magic._request import build_requests
-from mesh_magic._results import ImageResult, ItemError
+from mesh_magic.core import config as _config
+from mesh_magic.core.config import resolve
+from mesh_magic.core.engine.loop import Engine, engine
+from mesh_magic.core.engine.progress import CallProgress
+from mesh_magic.core.engine.runner import run_requests
+from mesh_magic.core.errors import InvalidOptionError, ResponseError
+from mesh_magic.core.http.client import Generation
+from mesh_magic.core.parsing import classify_event
+from mesh_magic.core.request import build_requests
+from mesh_magic.core.results import ImageResult, ItemError
+from mesh_magic.render.grid import result_html
 from mesh_magic.server import Fault
 
 URL_MODEL = "google/imagen-4"  # url items, served from /v1/files on the loopback server
@@ -142,7 +144,7 @@ def test_an_unexpected_error_cancels_the_sibling_requests() -> None:
                        environ={})
     requests = build_requests(["a", "b", "c"], settings)
     fake = _FakeClient()
-    collector = Collector(requests)
+    collector = CallProgress(requests)
 
     async def scenario() -> None:
         with pytest.raises(RuntimeError, match="unexpected bug"):
@@ -189,7 +191,7 @@ def test_classify_event_tolerates_a_non_numeric_partial_index() -> None:
 # --- a stream is bounded like a plain body ---------------------------------------------------
 
 def test_stream_size_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mesh_magic import _http
+    from mesh_magic.core.http import client as _http
 
     monkeypatch.setattr(_http, "max_body_bytes", lambda n: 256 * 1024)
     filler = {"object": "image.chunk", "status": "processing", "data": [], "pad": "x" * 64 * 1024}

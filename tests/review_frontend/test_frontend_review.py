@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from mesh_magic import _config
-from mesh_magic.magics import ConfigTable, MeshImgMagics, ModelTable, _split_line
+from mesh_magic.core import config as _config
+from mesh_magic.magics import GenerateMagics as MeshImgMagics
+from mesh_magic.magics.args import split_line as _split_line
+from mesh_magic.render.tables import ConfigTable, ModelTable
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def test_tables_are_left_aligned() -> None:
 
 
 def test_reload_ext_keeps_one_config_with_the_session_values(shell: Any) -> None:
-    from mesh_magic._config import MeshImg
+    from mesh_magic.core.config import MeshImg
 
     shell.run_line_magic("config", "MeshImg.model = 'google/imagen-4'")
     shell.run_line_magic("reload_ext", "mesh_magic")

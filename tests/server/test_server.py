@@ -168,7 +168,7 @@ def test_text_model_is_501(client: httpx.Client) -> None:
 def test_single_image_model_rejects_n_above_1(client: httpx.Client) -> None:
     r = _gen(client, model="openai/dall-e-3", n=2)
     assert r.status_code == 400
-    assert r.json()["error"]["code"] == "capability_not_supported"
+    assert r.json()["error"]["code"] == "model_capability_not_supported"
     assert "n must be 1" in r.json()["error"]["message"]
 
 

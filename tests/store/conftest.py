@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from store_helpers import NoNetwork
 
-from mesh_magic._engine import engine
+from mesh_magic.core.engine.loop import engine
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from store_helpers import NoNetwork, generations, html_images, sha256, stored_im
 
 import mesh_magic
 from mesh_magic import CacheMissError
-from mesh_magic._display import result_html
-from mesh_magic._engine import engine
+from mesh_magic.core.engine.loop import engine
+from mesh_magic.render.grid import result_html
 
 BASE = {"size": "256x256", "n": 1}
 

@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 from store_helpers import code_notebook, error_outputs, html_images, run_notebook, sha256, stream_text
 
 import mesh_magic
-from mesh_magic._api import History
+from mesh_magic.core.history import History
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageFilter
 from store_helpers import html_images
 
-from mesh_magic._results import GeneratedImage, ImageResult
+from mesh_magic.core.results import GeneratedImage, ImageResult
 
 
 @functools.lru_cache(maxsize=1)

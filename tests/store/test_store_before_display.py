@@ -10,8 +10,8 @@ import pytest
 from store_helpers import all_files, generations, sha256, stored_images
 
 import mesh_magic
-from mesh_magic import _display
-from mesh_magic._engine import Collector
+from mesh_magic.core.engine.progress import CallProgress
+from mesh_magic.render import grid as _display
 
 
 def test_a_broken_display_still_leaves_image_and_sidecar(
@@ -46,15 +46,15 @@ def test_images_are_stored_before_the_collector_sees_them(
 ) -> None:
     """The collector feeds progress, the grid and the panel: nothing reaches it unstored."""
     seen: list[tuple[bool, bool]] = []
-    real_add = Collector.add
+    real_add = CallProgress.add
 
-    def add(self: Collector, generation: Any, request: Any) -> None:
+    def add(self: CallProgress, generation: Any, request: Any) -> None:
         for im in generation.images:
             on_disk = im.path is not None and im.path.is_file() and im.path.read_bytes() == im.data
             seen.append((on_disk, im.path is not None and im.path.with_suffix(".json").is_file()))
         real_add(self, generation, request)
 
-    monkeypatch.setattr(Collector, "add", add)
+    monkeypatch.setattr(CallProgress, "add", add)
     result = mesh_magic.generate("A lantern in the fog", n=2, size="256x256", **options)
     assert len(result) == 2 and seen == [(True, True), (True, True)]
     assert all(im.path is not None and im.path.is_relative_to(store) for im in result)

@@ -13,8 +13,9 @@ from PIL import Image
 from store_helpers import all_files, part_files, sha256, stored_images
 
 import mesh_magic
-from mesh_magic._results import GeneratedImage, ImageResult
-from mesh_magic._store import Store, atomic_write
+from mesh_magic.core.files import atomic_write
+from mesh_magic.core.results import GeneratedImage, ImageResult
+from mesh_magic.core.store import Store
 
 
 def png(color: tuple[int, int, int] = (200, 40, 40), size: int = 32) -> bytes:
@@ -146,7 +147,7 @@ def test_unreadable_or_tampered_entries_are_skipped(tmp_path: Path) -> None:
 
 
 def test_cache_entries_cannot_point_outside_the_store(tmp_path: Path) -> None:
-    from mesh_magic._request import ImageRequest
+    from mesh_magic.core.request import ImageRequest
 
     outside = Store(tmp_path / "elsewhere").put(image())
     store = Store(tmp_path / "s")

@@ -23,7 +23,7 @@ SHIPPED = NOTEBOOKS / "teaching_store"
 
 CHECK_CELL = """\
 import hashlib, json
-from mesh_magic._results import ImageResult
+from mesh_magic.core.results import ImageResult
 print(json.dumps([[str(im.path), hashlib.sha256(im.data).hexdigest(), im.cached]
                   for value in Out.values() if isinstance(value, ImageResult) for im in value]))
 """

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from unit_helpers import API_BASE, UNIT_KEY, make_image
 
-from mesh_magic._config import Settings, resolve
+from mesh_magic.core.config import resolve
+from mesh_magic.core.settings import Settings
 
 
 @pytest.fixture

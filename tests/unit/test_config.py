@@ -10,19 +10,11 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config
 
-from mesh_magic import _config
-from mesh_magic._config import (
-    DEFAULTS,
-    SETTING_NAMES,
-    ApiKey,
-    MeshImg,
-    configure,
-    install_session,
-    mask_key,
-    resolve,
-    session,
-)
-from mesh_magic._errors import InvalidOptionError
+from mesh_magic.core import config as _config
+from mesh_magic.core.config import MeshImg, configure, install_session, resolve, session
+from mesh_magic.core.errors import InvalidOptionError
+from mesh_magic.core.keys import ApiKey, mask_key
+from mesh_magic.core.settings import DEFAULTS, SETTING_NAMES
 from mesh_magic.server import OFFLINE_BASE_URL
 
 KEY = "rsk_live_abcdefghijklmnop1a2b"

@@ -11,8 +11,7 @@ import httpx
 import pytest
 from error_statuses import STATUSES
 
-from mesh_magic import _errors
-from mesh_magic._errors import (
+from mesh_magic.core.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -27,9 +26,9 @@ from mesh_magic._errors import (
     ResponseError,
     ServerError,
     UnsupportedModelError,
-    error_from_response,
-    parse_retry_after,
 )
+from mesh_magic.core.http import outcomes as _outcomes
+from mesh_magic.core.http.outcomes import error_from_response, parse_retry_after
 
 HTML_PAGE = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -110,7 +109,7 @@ def test_empty_and_plain_bodies(status: int) -> None:
     cls, _ = STATUSES[status]
     empty = error_from_response(status, headers(), b"")
     assert type(empty) is cls
-    assert empty.message == _errors._DEFAULT_MESSAGES[status]
+    assert empty.message == _outcomes._DEFAULT_MESSAGES[status]
     assert empty.request_id is None
     plain = error_from_response(status, headers(), b"upstream connect error")
     assert type(plain) is cls

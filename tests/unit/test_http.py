@@ -14,10 +14,9 @@ import pytest
 from unit_helpers import API_BASE, UNIT_KEY, b64, generation_body, json_response, make_image
 
 import mesh_magic
-from mesh_magic import _http
-from mesh_magic._config import Settings
-from mesh_magic._engine import engine
-from mesh_magic._errors import (
+from mesh_magic.core.constants import BACKOFF_BASE, BACKOFF_CAP, MAX_RETRY_WAIT
+from mesh_magic.core.engine.loop import engine
+from mesh_magic.core.errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -27,8 +26,12 @@ from mesh_magic._errors import (
     ResponseError,
     ServerError,
 )
-from mesh_magic._http import MAX_RETRY_WAIT, Generation, MeshClient, backoff_delay
-from mesh_magic._request import ImageRequest
+from mesh_magic.core.http import client as _http
+from mesh_magic.core.http.client import Generation, MeshClient
+from mesh_magic.core.http.factory import build_http_client
+from mesh_magic.core.http.retry import backoff_delay
+from mesh_magic.core.request import ImageRequest
+from mesh_magic.core.settings import Settings
 
 T = TypeVar("T")
 Handler = Callable[[httpx.Request], Any]
@@ -57,7 +60,7 @@ class Harness:
         async def sleep(seconds: float) -> None:
             self.waits.append(seconds)
 
-        self.http = httpx.AsyncClient(transport=httpx.MockTransport(record))
+        self.http = build_http_client("network", httpx.MockTransport(record))
         self.client = MeshClient(settings, self.http, sleep=sleep)
 
     def generate(self, request: ImageRequest | None = None) -> Generation:
@@ -98,8 +101,9 @@ def status(code: int, **headers: str) -> httpx.Response:
 def test_body_headers_and_result(settings: Callable[..., Settings], png: bytes) -> None:
     harness = Harness(settings(), sequence(json_response(
         generation_body(png, revised="a detailed fox"), headers={"x-request-id": "req_abc"})))
-    request = ImageRequest(prompt="a fox", model="m/x", n=1, size="512x512", quality="high",
-                           response_format="b64_json", output_format="png",
+    request = ImageRequest(prompt="a fox", model="m/x", n=1,
+                           fields={"size": "512x512", "quality": "high", "response_format": "b64_json",
+                                   "output_format": "png"},
                            params={"seed": 42, "background": "transparent", "guidance_scale": 7.5},
                            row=3)
     generation = harness.generate(request)
@@ -218,7 +222,7 @@ def test_authorization_only_under_the_api_root(
     settings: Callable[..., Settings], url: str, gets_key: bool
 ) -> None:
     client = MeshClient(settings(), httpx.AsyncClient())
-    assert bool(client._auth_headers(url)) is gets_key
+    assert client._auth.covers(url) is gets_key
 
 
 def test_no_key_for_a_remote_api_fails_before_sending(settings: Callable[..., Settings],
@@ -383,9 +387,9 @@ def test_overall_timeout(settings: Callable[..., Settings], png: bytes) -> None:
 def test_backoff_delay_bounds() -> None:
     rng = random.Random(1)
     for attempt in range(12):
-        ceiling = min(_http.BACKOFF_CAP, _http.BACKOFF_BASE * 2**attempt)
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
         assert ceiling / 2 <= backoff_delay(attempt, rng) <= ceiling
-    assert backoff_delay(30, rng) <= _http.BACKOFF_CAP
+    assert backoff_delay(30, rng) <= BACKOFF_CAP
 
 
 # -- errors and limits -------------------------------------------------------------------------
@@ -504,7 +508,7 @@ def test_list_models_errors(settings: Callable[..., Settings]) -> None:
     with pytest.raises(ResponseError, match="not a JSON array"):
         run(harness.client.list_models())
     harness = Harness(settings(), sequence(httpx.ConnectError("refused")))
-    with pytest.raises(APIConnectionError, match="Could not list models"):
+    with pytest.raises(APIConnectionError, match="Could not connect to api.example.test"):
         run(harness.client.list_models())
 
 
@@ -539,8 +543,9 @@ def test_engine_invalid_request_fans_out_singles(png: bytes) -> None:
         n = json.loads(request.content)["n"]
         seen.append(n)
         if n > 1:
-            return json_response({"error": {"code": "capability_not_supported",
-                                            "message": "n must be 1"}}, 400)
+            return json_response({"error": {
+                "code": "model_capability_not_supported", "message": "n must be 1",
+                "details": [{"loc": ["body", "n"], "msg": "n must be 1", "type": "value_error"}]}}, 400)
         return json_response(generation_body(png))
 
     engine().set_transport(httpx.MockTransport(handler))

@@ -7,8 +7,8 @@ import json
 import pytest
 from unit_helpers import b64, make_image
 
-from mesh_magic._errors import ResponseError
-from mesh_magic._parsing import (
+from mesh_magic.core.errors import ResponseError
+from mesh_magic.core.parsing import (
     classify_event,
     decode_b64,
     decode_data_uri,

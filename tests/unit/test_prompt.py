@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mesh_magic._prompt import interpolate, prepare_prompts, split_prompts
+from mesh_magic.core.prompt import interpolate, prepare_prompts, split_prompts
 
 
 @dataclass

@@ -7,15 +7,10 @@ from typing import Any
 
 import pytest
 
-from mesh_magic._config import Settings
-from mesh_magic._errors import InvalidOptionError
-from mesh_magic._request import (
-    ImageRequest,
-    build_requests,
-    check_params,
-    normalise_size,
-    parse_param,
-)
+from mesh_magic.core.errors import InvalidOptionError
+from mesh_magic.core.kv import parse_pair as parse_param
+from mesh_magic.core.request import ImageRequest, build_requests, check_params
+from mesh_magic.core.settings import Settings, normalise_size
 
 
 @pytest.mark.parametrize(
@@ -86,7 +81,7 @@ def test_parse_param_json_or_string(item: str, key: str, value: Any) -> None:
 @pytest.mark.parametrize("item", ["seed", "=42", "", "1seed=3", "se ed=3", "seed!=3"])
 def test_parse_param_rejects(item: str) -> None:
     with pytest.raises(InvalidOptionError, match="-p"):
-        parse_param(item)
+        parse_param(item, label="-p")
 
 
 @pytest.mark.parametrize(
@@ -113,8 +108,9 @@ def test_build_requests_prompt_by_model_grid(settings: Callable[..., Settings]) 
         ("second", "m/one", 2), ("second", "m/two", 3),
     ]
     for r in requests:
-        assert (r.n, r.size, r.quality, r.response_format, r.output_format) == (
-            2, "1536x1024", "high", "url", "webp")
+        assert r.n == 2
+        assert dict(r.fields) == {"size": "1536x1024", "quality": "high", "response_format": "url",
+                                  "output_format": "webp"}
         assert dict(r.params) == {"seed": 5}
 
 
@@ -130,15 +126,16 @@ def test_reserved_session_params_rejected_at_build(settings: Callable[..., Setti
 
 
 def test_body_contents() -> None:
-    request = ImageRequest(prompt="a cat", model="m/x", n=3, size="512x512", quality="low",
-                           response_format="url", params={"seed": 7, "background": "opaque"})
+    request = ImageRequest(prompt="a cat", model="m/x", n=3,
+                           fields={"size": "512x512", "quality": "low", "response_format": "url"},
+                           params={"seed": 7, "background": "opaque"})
     assert request.body() == {
         "prompt": "a cat", "model": "m/x", "n": 3, "size": "512x512", "quality": "low",
         "response_format": "url", "seed": 7, "background": "opaque",
     }
     assert "output_format" not in request.body()
     assert "stream" not in request.body()
-    streamed = ImageRequest(prompt="a", model="m", output_format="png", stream=True)
+    streamed = ImageRequest(prompt="a", model="m", fields={"output_format": "png"}, stream=True)
     assert streamed.body()["stream"] is True
     assert streamed.body()["output_format"] == "png"
     described = streamed.describe()

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 from unit_helpers import UNIT_KEY, make_image
 
-from mesh_magic._display import MIME_METADATA_KEY, render_result, result_html, result_text
-from mesh_magic._errors import RateLimitError, ServerError
-from mesh_magic._results import GeneratedImage, ImageResult, ItemError
+from mesh_magic.core.errors import RateLimitError, ServerError
+from mesh_magic.core.results import GeneratedImage, ImageResult, ItemError
+from mesh_magic.render.grid import MIME_METADATA_KEY, render_result, result_html, result_text
 
 _IMG = re.compile(r'<img src="data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)"')
 

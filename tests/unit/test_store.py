@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from unit_helpers import make_image
 
-from mesh_magic import _store
-from mesh_magic._errors import CacheMissError
-from mesh_magic._request import ImageRequest
-from mesh_magic._results import GeneratedImage
-from mesh_magic._store import Store, atomic_write, cache_key, replay_miss
+from mesh_magic.core import store as _store
+from mesh_magic.core.errors import CacheMissError
+from mesh_magic.core.files import atomic_write
+from mesh_magic.core.request import ImageRequest
+from mesh_magic.core.results import GeneratedImage
+from mesh_magic.core.store import Store, cache_key, replay_miss
 
 BASE = "https://api.example.test"
 
@@ -175,8 +176,9 @@ def test_broken_sidecars_and_index_are_skipped(tmp_path: Path) -> None:
 # -- cache keys --------------------------------------------------------------------------------
 
 
-BASE_REQUEST = ImageRequest("a red fox", "m/a", n=1, size="1024x1024", quality="auto",
-                            response_format="b64_json", output_format=None, params={"seed": 1})
+BASE_REQUEST = ImageRequest("a red fox", "m/a", n=1,
+                            fields={"size": "1024x1024", "quality": "auto", "response_format": "b64_json"},
+                            params={"seed": 1})
 
 
 @pytest.mark.parametrize(
@@ -193,13 +195,20 @@ BASE_REQUEST = ImageRequest("a red fox", "m/a", n=1, size="1024x1024", quality="
     ],
 )
 def test_cache_key_changes_with_each_param(changed: dict[str, Any]) -> None:
-    assert cache_key(replace(BASE_REQUEST, **changed), BASE) != cache_key(BASE_REQUEST, BASE)
+    assert cache_key(changed_request(**changed), BASE) != cache_key(BASE_REQUEST, BASE)
+
+
+def changed_request(**changes: Any) -> ImageRequest:
+    """BASE_REQUEST with attributes or typed fields (size, quality, ...) changed."""
+    attributes = {k: v for k, v in changes.items() if hasattr(BASE_REQUEST, k) and k != "fields"}
+    fields = {k: v for k, v in changes.items() if k not in attributes}
+    return replace(BASE_REQUEST, **attributes, fields={**BASE_REQUEST.fields, **fields})
 
 
 def test_cache_key_ignores_delivery_and_grid_position() -> None:
     key = cache_key(BASE_REQUEST, BASE)
     assert cache_key(replace(BASE_REQUEST, stream=True), BASE) == key
-    assert cache_key(replace(BASE_REQUEST, response_format="url"), BASE) == key
+    assert cache_key(changed_request(response_format="url"), BASE) == key
     assert cache_key(replace(BASE_REQUEST, params={"seed": 1, "partial_images": 2}), BASE) == key
     assert cache_key(BASE_REQUEST, BASE + "/v1") == key
     assert cache_key(replace(BASE_REQUEST, row=5), BASE) == key
@@ -228,7 +237,7 @@ def test_history_newest_first_with_filters(tmp_path: Path) -> None:
 
 
 def test_for_settings_and_default_dir(tmp_path: Path) -> None:
-    from mesh_magic._config import resolve
+    from mesh_magic.core.config import resolve
 
     assert Store.for_settings(resolve({"store_dir": str(tmp_path)})).root == tmp_path
     assert Store().root == _store.default_store_dir()
@@ -236,7 +245,7 @@ def test_for_settings_and_default_dir(tmp_path: Path) -> None:
 
 
 def test_replay_miss_message(tmp_path: Path) -> None:
-    err = replay_miss(ImageRequest("a red fox", "m/a", n=2, size="512x512"), Store(tmp_path))
+    err = replay_miss(ImageRequest("a red fox", "m/a", n=2, fields={"size": "512x512"}), Store(tmp_path))
     assert isinstance(err, CacheMissError)
     text = str(err)
     assert "m/a" in text and "a red fox" in text and "n=2" in text and "512x512" in text

@@ -14,10 +14,10 @@ import sys
 import time
 from typing import Any
 
-from ._engine import Collector, ItemProgress
-from ._generate import Plan
-from ._images import thumbnail
-from ._results import ImageResult
+from ..core.engine.progress import CallProgress, ItemProgress
+from ..core.generate import Plan
+from ..core.images import thumbnail
+from ..core.results import ImageResult
 
 # Calls that finish faster than this never show a progress box.
 SHOW_AFTER = 1.0
@@ -29,15 +29,6 @@ _TABLE_LIMIT = 12
 _PARTIAL_PX = 128
 # id(partial bytes) -> (those bytes, kept alive so the id stays theirs; thumbnail; mime)
 _partial_thumbs: dict[int, tuple[bytes, bytes, str]] = {}
-
-
-def _counts(collector: Collector) -> dict[str, int]:
-    counts = {"done": 0, "failed": 0, "running": 0, "images": 0}
-    for item in collector.items:
-        if item.status in counts:
-            counts[item.status] += 1
-        counts["images"] += item.images
-    return counts
 
 
 def _partial_thumb(data: bytes) -> tuple[bytes, str] | None:
@@ -69,45 +60,38 @@ def _row(item: ItemProgress) -> str:
     )
 
 
-def progress_html(collector: Collector, total_images: int, *, compact: bool = False) -> str:
-    counts = _counts(collector)
-    total = len(collector.items)
+def progress_html(progress: CallProgress, total_images: int, *, compact: bool = False) -> str:
+    counts = progress.counts()
+    total = len(progress.items)
     finished = counts["done"] + counts["failed"]
     head = (
         f"<b>Generating</b> {finished}/{total} requests · {counts['images']}/{total_images} images"
-        f" · {counts['failed']} failed · {collector.elapsed:.1f} s{html.escape(_limit_note(collector))}"
+        f" · {counts['failed']} failed · {progress.elapsed:.1f} s{html.escape(progress.rate_note())}"
     )
     bar = (
         f'<progress value="{finished}" max="{total}" style="width:320px;vertical-align:middle">'
         "</progress> "
     )
     if compact or total > _TABLE_LIMIT:
-        shown = [i for i in collector.items if i.status in ("running", "failed") or i.partial]
+        shown = [i for i in progress.items if i.status in ("running", "failed") or i.partial]
         rows = [_row(item) for item in shown[:_TABLE_LIMIT]]
     else:
-        rows = [_row(item) for item in collector.items]
+        rows = [_row(item) for item in progress.items]
     return (
         '<div class="mesh-magic-progress" style="font:12px system-ui,sans-serif">'
         f"{bar}{head}<table>{''.join(rows)}</table></div>"
     )
 
 
-def _limit_note(collector: Collector) -> str:
-    gate = collector.limit
-    if gate is None or not gate.throttles:
-        return ""
-    return f" · rate limited: {gate.limit}/{gate.ceiling} parallel"
-
-
-def progress_text(collector: Collector, total_images: int) -> str:
-    counts = _counts(collector)
-    total = len(collector.items)
+def progress_text(progress: CallProgress, total_images: int) -> str:
+    counts = progress.counts()
+    total = len(progress.items)
     finished = counts["done"] + counts["failed"]
     filled = int(20 * finished / total) if total else 20
     return (
         f"[{'#' * filled}{'-' * (20 - filled)}] {finished}/{total} requests, "
         f"{counts['images']}/{total_images} images, {counts['failed']} failed, "
-        f"{collector.elapsed:.1f} s{_limit_note(collector)}"
+        f"{progress.elapsed:.1f} s{progress.rate_note()}"
     )
 
 
@@ -137,25 +121,25 @@ class ProgressDisplay:
         self._wrote_line = False
         self._partials: list[int] = []
 
-    def tick(self, collector: Collector) -> None:
+    def tick(self, progress: CallProgress) -> None:
         now = time.monotonic()
         # A new partial image shows at once (streams want to be watched), the rest is paced.
-        partials = [id(item.partial) for item in collector.items if item.partial is not None]
+        partials = [id(item.partial) for item in progress.items if item.partial is not None]
         fresh_partial = partials != self._partials
         if not fresh_partial and (
-            collector.elapsed < self.show_after or now - self._last < _MIN_INTERVAL
+            progress.elapsed < self.show_after or now - self._last < _MIN_INTERVAL
         ):
             return
         self._partials = partials
         self._last = now
         if not self.in_kernel:
-            sys.stderr.write("\r" + progress_text(collector, self.total))
+            sys.stderr.write("\r" + progress_text(progress, self.total))
             sys.stderr.flush()
             self._wrote_line = True
             return
         bundle = {
-            "text/html": progress_html(collector, self.total, compact=self.compact),
-            "text/plain": progress_text(collector, self.total),
+            "text/html": progress_html(progress, self.total, compact=self.compact),
+            "text/plain": progress_text(progress, self.total),
         }
         if bundle["text/html"] == self._last_html:
             return
@@ -184,16 +168,16 @@ class ProgressDisplay:
         self.handle.update(data, metadata=metadata, raw=True)
         return True
 
-    def summary(self, result: ImageResult, collector: Collector | None = None) -> None:
+    def summary(self, result: ImageResult, progress: CallProgress | None = None) -> None:
         """Replace the bar with a one-line outcome (bulk runs return results, not a grid)."""
         rows = len(result.rows)
         failed_rows = len({err.row for err in result.errors})
         state = " (interrupted)" if result.interrupted else ""
         text = (
             f"Done{state}: {rows - failed_rows}/{rows} requests succeeded, {len(result)} images, "
-            f"{failed_rows} failed in {collector.elapsed if collector else 0:.1f} s."
+            f"{failed_rows} failed in {progress.elapsed if progress else 0:.1f} s."
         )
-        gate = collector.limit if collector else None
+        gate = progress.limit if progress else None
         if gate is not None and gate.throttles:
             text += (f" Rate limited {gate.throttles}x: concurrency went down to {gate.lowest} "
                      f"of {gate.ceiling}, back to {gate.limit} at the end.")

@@ -1,19 +1,45 @@
 """Result objects: `GeneratedImage` (one image and its facts) and `ImageResult` (a call's grid).
 
-They know how to display themselves (via `_display`) but nothing of IPython:
-rich display is the `_repr_mimebundle_` protocol, which any front end may use.
+They know nothing of IPython or HTML. Rich display is the `_repr_mimebundle_`
+protocol, answered by the renderer the package installs (`use_renderer`; the
+rendering layer's grid), so the core never imports the layer above it.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
-from ._errors import MeshImageError
-from ._images import EXTENSIONS
+from .errors import MeshImageError
+from .images import EXTENSIONS
+
+
+class Renderer(Protocol):
+    def __call__(self, result: ImageResult) -> tuple[dict[str, str], dict[str, Any]]: ...
+
+
+_renderer: Renderer | str | None = None
+
+
+def use_renderer(renderer: Renderer | str) -> None:
+    """Install how results display: a function, or "module:function" looked up when shown."""
+    global _renderer
+    _renderer = renderer
+
+
+def _render(result: ImageResult) -> tuple[dict[str, str], dict[str, Any]]:
+    renderer = _renderer
+    if isinstance(renderer, str):
+        # Looked up at each display (a cached import): cheap, and replaceable in tests.
+        module, _, name = renderer.partition(":")
+        renderer = getattr(importlib.import_module(module), name)
+    if renderer is None:
+        return {"text/plain": repr(result)}, {}
+    return renderer(result)
 
 
 @dataclass(eq=False)
@@ -47,7 +73,7 @@ class GeneratedImage:
 
     def to_pil(self) -> Any:
         """A loaded `PIL.Image.Image` of the full-resolution image."""
-        from ._images import to_pil
+        from .images import to_pil
 
         return to_pil(self.data)
 
@@ -90,9 +116,7 @@ class GeneratedImage:
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
-        from ._display import render_image
-
-        return render_image(self)
+        return _render(ImageResult([self]))
 
 
 @dataclass
@@ -164,7 +188,7 @@ class ImageResult(Sequence[GeneratedImage]):
 
     def save(self, directory: str | Path) -> list[Path]:
         """Write every image (and a JSON sidecar each) to `directory`; returns the image paths."""
-        from ._store import write_with_sidecar
+        from .files import write_with_sidecar
 
         folder = Path(directory).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
@@ -175,9 +199,7 @@ class ImageResult(Sequence[GeneratedImage]):
         return f"<ImageResult {len(self)} images, {len(self.errors)} errors{state}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
-        from ._display import render_result
-
-        return render_result(self)
+        return _render(self)
 
 
 def _rows_of(images: Sequence[GeneratedImage], errors: Sequence[ItemError]) -> list[tuple[str, str]]:

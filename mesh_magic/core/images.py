@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ResponseError
+from .errors import ResponseError
 
 # Far above any real generation (8192x8192 = 67 MP) but far below a decompression bomb.
 MAX_PIXELS = 80_000_000

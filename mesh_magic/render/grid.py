@@ -11,17 +11,20 @@ import base64
 import html
 from typing import TYPE_CHECKING, Any
 
-from ._images import thumbnail
+from ..core.history import History
+from ..core.images import thumbnail
+from .captions import caption_html
+from .html import ERROR_COLOUR, FONT, shorten
 
 if TYPE_CHECKING:
-    from ._results import GeneratedImage, ImageResult, ItemError
+    from ..core.results import GeneratedImage, ImageResult, ItemError
 
 MIME_METADATA_KEY = "mesh_magic"
 
 _GRID_STYLE = "display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;margin:4px 0 10px 0"
 _TILE_STYLE = (
     "margin:0;padding:6px;border:1px solid rgba(128,128,128,.35);border-radius:6px;"
-    "font:12px/1.35 system-ui,-apple-system,'Segoe UI',sans-serif;"
+    f"font:12px/1.35 {FONT};"
 )
 # Models share the width equally, so a comparison stays side by side on any screen.
 _COMPARE_STYLE = "display:grid;gap:18px;align-items:start;grid-template-columns:repeat({n},minmax(0,1fr))"
@@ -30,7 +33,7 @@ _COLUMN_GRID_STYLE = (
     "display:grid;gap:10px;align-items:start;"
     "grid-template-columns:repeat(auto-fill,minmax(min(100%,{px}px),1fr))"
 )
-_ROW_STYLE = "font:600 13px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:6px 0 2px 0"
+_ROW_STYLE = f"font:600 13px/1.4 {FONT};margin:6px 0 2px 0"
 
 
 def _thumb_tag(image: GeneratedImage, max_px: int) -> tuple[str, int]:
@@ -44,23 +47,11 @@ def _thumb_tag(image: GeneratedImage, max_px: int) -> tuple[str, int]:
     return tag, width
 
 
-def _caption(image: GeneratedImage) -> str:
-    bits = [f"<b>{html.escape(image.model)}</b>", html.escape(image.size)]
-    if image.cached:
-        bits.append("cached")
-    if image.partial:
-        bits.append("partial (stream failed)")
-    line = " · ".join(bits)
-    if image.revised_prompt and image.revised_prompt != image.prompt:
-        line += f'<br><i title="revised prompt">{html.escape(image.revised_prompt[:300])}</i>'
-    return line
-
-
 def _image_tile(image: GeneratedImage, max_px: int) -> str:
     tag, width = _thumb_tag(image, max_px)
     return (
         f'<figure style="{_TILE_STYLE}max-width:{width + 14}px">{tag}'
-        f'<figcaption style="margin-top:4px;word-wrap:break-word">{_caption(image)}</figcaption>'
+        f'<figcaption style="margin-top:4px;word-wrap:break-word">{caption_html(image)}</figcaption>'
         "</figure>"
     )
 
@@ -72,7 +63,7 @@ def _error_tile(error: ItemError, max_px: int) -> str:
         f'<figure style="{_TILE_STYLE}width:{side}px;min-height:{side // 2}px;'
         'background:rgba(220,50,50,.08);border-color:rgba(220,50,50,.5)">'
         f"<b>{html.escape(error.model)}</b><br>"
-        f'<span style="color:#c0392b">⚠ {html.escape(str(error.error))}</span>'
+        f'<span style="color:{ERROR_COLOUR}">⚠ {html.escape(str(error.error))}</span>'
         + (f"<br><span style='opacity:.8'>{html.escape(hint)}</span>" if hint else "")
         + "</figure>"
     )
@@ -119,7 +110,7 @@ def result_html(result: ImageResult, max_px: int | None = None) -> str:
     many_prompts = len(by_prompt) > 1
     for prompt, keys in by_prompt.items():
         if many_prompts:
-            parts.append(f'<div style="{_ROW_STYLE}">{html.escape(_short(prompt))}</div>')
+            parts.append(f'<div style="{_ROW_STYLE}">{html.escape(shorten(prompt))}</div>')
         if len(keys) == 1 and len({m for _, m in result.rows}) <= 1:
             parts.append(_row_tiles(result, keys[0], max_px))
             continue
@@ -142,7 +133,7 @@ def result_html(result: ImageResult, max_px: int | None = None) -> str:
 def result_text(result: ImageResult) -> str:
     lines = [repr(result)]
     for im in result:
-        lines.append(f"  [{im.row}.{im.index}] {im.model} {im.size} {im.mime_type} — {_short(im.prompt)}")
+        lines.append(f"  [{im.row}.{im.index}] {im.model} {im.size} {im.mime_type} — {shorten(im.prompt)}")
     for err in result.errors:
         lines.append(f"  [{err.row}] {err.model} ERROR {err.error}")
     return "\n".join(lines)
@@ -167,18 +158,12 @@ def result_metadata(result: ImageResult) -> dict[str, Any]:
 
 
 def render_result(result: ImageResult) -> tuple[dict[str, str], dict[str, Any]]:
-    return (
-        {"text/html": result_html(result), "text/plain": result_text(result)},
-        result_metadata(result),
-    )
-
-
-def render_image(image: GeneratedImage) -> tuple[dict[str, str], dict[str, Any]]:
-    from ._results import ImageResult
-
-    return render_result(ImageResult([image]))
-
-
-def _short(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """The MIME bundle and metadata of a result (a history gets its heading on top)."""
+    metadata = result_metadata(result)
+    if isinstance(result, History):
+        head = f'<div style="font:600 13px/1.4 {FONT}">{html.escape(result.heading())}</div>'
+        if not len(result):
+            return {"text/html": head, "text/plain": result.heading()}, metadata
+        return ({"text/html": head + result_html(result),
+                 "text/plain": result.heading() + "\n" + result_text(result)}, metadata)
+    return {"text/html": result_html(result), "text/plain": result_text(result)}, metadata

@@ -8,13 +8,15 @@ already succeeded from the store instead of paying for it again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
-from ._errors import InvalidOptionError
-from ._generate import new_collector, plan, run
-from ._results import ImageResult, ItemError
+from .config import resolve
+from .engine.progress import CallProgress
+from .errors import InvalidOptionError
+from .generate import Plan, new_progress, plan, run
+from .results import ImageResult, ItemError
 
 # Bulk runs ride out rate-limit storms: more patience than a single interactive call.
 BULK_MIN_RETRIES = 6
@@ -22,8 +24,20 @@ BULK_MIN_RETRIES = 6
 BULK_RATE_LIMIT_ROUNDS = 3
 
 
+class BulkProgress(Protocol):
+    """What shows a bulk run's progress (the rendering layer's progress bar, say)."""
+
+    def tick(self, progress: CallProgress) -> None: ...
+
+    def summary(self, result: ImageResult, progress: CallProgress | None = None) -> None: ...
+
+
+ProgressFactory = Callable[[Plan], BulkProgress]
+
+
 def generate_many(
-    prompts: Iterable[Any], *, resume: bool = True, progress: bool = True, **options: Any
+    prompts: Iterable[Any], *, resume: bool = True, progress: ProgressFactory | None = None,
+    **options: Any,
 ) -> list[ImageResult]:
     """Results in input order; a failed prompt has its error in `.errors`, nothing is raised.
 
@@ -37,28 +51,22 @@ def generate_many(
     if not texts:
         return []
     if "max_retries" not in options:
-        from ._config import resolve
-
         options["max_retries"] = max(BULK_MIN_RETRIES, resolve().max_retries)
     wanted = [i for i, text in enumerate(texts) if text.strip()]
     # Validates every option even when no prompt is usable.
     call = plan([texts[i] for i in wanted] or ["-"], options)
     call = replace(call, rate_limit_rounds=BULK_RATE_LIMIT_ROUNDS)
     if resume and call.settings.cache == "off":
-        call = replace(call, settings=replace(call.settings, cache="on"))
+        call = replace(call, settings=call.settings.replace(cache="on"))
     models = call.settings.models
     max_px = call.settings.display_max_px
     done: list[ImageResult] = []
     if wanted:
-        ticker = None
-        if progress:
-            from ._progress import ProgressDisplay
-
-            ticker = ProgressDisplay(call, compact=True, show_after=0.0)
-        collector = new_collector(call)
-        combined = run(call, collector, tick=ticker.tick if ticker else None)
+        ticker = progress(call) if progress is not None else None
+        state = new_progress(call)
+        combined = run(call, state, tick=ticker.tick if ticker else None)
         if ticker:
-            ticker.summary(combined, collector)
+            ticker.summary(combined, state)
         done = split_by_prompt(combined, [texts[i] for i in wanted], models, max_px)
     results = [_blank_result(text, models, max_px) for text in texts]
     for index, result in zip(wanted, done, strict=True):

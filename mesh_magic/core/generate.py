@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._config import Settings, resolve
-from ._errors import InvalidOptionError
-from ._request import ImageRequest, build_requests
-from ._results import ImageResult
-from ._store import Store
+from .config import resolve
+from .errors import InvalidOptionError
+from .request import ImageRequest, build_requests
+from .results import ImageResult
+from .settings import Settings
+from .store import Store
 
 if TYPE_CHECKING:
-    from ._engine import Collector
+    from .engine.progress import CallProgress
 
 # The engine (asyncio, httpx) is imported on first use, not at `%load_ext`: the magics import
 # this module, and those imports would otherwise be most of the extension's load time.
@@ -59,18 +60,20 @@ def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None)
     return Plan(settings, requests, Path(save).expanduser() if save else None, fresh)
 
 
-def new_collector(call: Plan, on_change: Callable[[Collector], None] | None = None) -> Collector:
-    from ._engine import Collector
+def new_progress(call: Plan, on_change: Callable[[CallProgress], None] | None = None
+                 ) -> CallProgress:
+    from .engine.progress import CallProgress
 
-    return Collector(call.requests, display_max_px=call.settings.display_max_px, on_change=on_change)
+    return CallProgress(call.requests, display_max_px=call.settings.display_max_px,
+                        on_change=on_change)
 
 
-async def arun(call: Plan, collector: Collector | None = None) -> ImageResult:
-    from ._engine import run_requests
+async def arun(call: Plan, progress: CallProgress | None = None) -> ImageResult:
+    from .engine.runner import run_requests
 
-    collector = collector or new_collector(call)
+    progress = progress or new_progress(call)
     result = await run_requests(
-        call.requests, call.settings, collector, store=Store.for_settings(call.settings),
+        call.requests, call.settings, progress, store=Store.for_settings(call.settings),
         fresh=call.fresh, rate_limit_rounds=call.rate_limit_rounds,
     )
     _after(call, result)
@@ -78,16 +81,17 @@ async def arun(call: Plan, collector: Collector | None = None) -> ImageResult:
 
 
 def run(
-    call: Plan, collector: Collector | None = None, *, tick: Callable[[Collector], None] | None = None
+    call: Plan, progress: CallProgress | None = None, *,
+    tick: Callable[[CallProgress], None] | None = None,
 ) -> ImageResult:
     """Run on the engine loop; Ctrl-C returns the images so far, marked interrupted."""
-    from ._engine import engine
+    from .engine.loop import engine
 
-    collector = collector or new_collector(call)
+    state = progress or new_progress(call)
     result = engine().run(
-        arun(call, collector),
-        on_interrupt=lambda: collector.result(interrupted=True),
-        tick=(lambda: tick(collector)) if tick else None,
+        arun(call, state),
+        on_interrupt=lambda: state.result(interrupted=True),
+        tick=(lambda: tick(state)) if tick else None,
     )
     if result.interrupted:
         _after(call, result)
@@ -115,7 +119,7 @@ async def in_engine(coro_factory: Callable[[], Any]) -> Any:
     """Await work on the engine loop from any other running loop (async API)."""
     import asyncio
 
-    from ._engine import engine
+    from .engine.loop import engine
 
     future = engine().submit(coro_factory())
     return await asyncio.wrap_future(future)

@@ -18,23 +18,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-from ._errors import CacheMissError
-from ._images import EXTENSIONS
+from .errors import CacheMissError
+from .files import atomic_write, json_bytes, sidecar_for
+from .images import EXTENSIONS
+from .urls import public_url
 
 if TYPE_CHECKING:
-    from ._config import Settings
-    from ._request import ImageRequest
-    from ._results import GeneratedImage
+    from .request import ImageRequest
+    from .results import GeneratedImage
+    from .settings import Settings
 
 SIDECAR_VERSION = 1
 
@@ -47,83 +46,6 @@ def default_store_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("mesh_magic", appauthor=False)) / "store"
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write via a temp file + rename, so a crash never leaves a half file under `path`.
-
-    On any failure the temp file is removed and an existing file at `path` is untouched.
-    `durable=False` skips the fsync: still atomic, but the newest write may be lost in a
-    power cut; only for derived data that is safe to lose (the cache index).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        # mkstemp makes 0600 files; give the final file the mode a plain open() would.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str).encode("utf-8")
-
-
-def public_url(url: str) -> str:
-    """`url` without user info, query or fragment: safe to write next to an image."""
-    if not url.startswith(("http://", "https://")):
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def sidecar_for(image: GeneratedImage, **extra: Any) -> dict[str, Any]:
-    """The JSON facts kept next to an image: prompt, model, parameters, ids, size, sha256."""
-    meta = image.metadata()
-    meta["size"] = image.size
-    meta["sha256"] = hashlib.sha256(image.data).hexdigest()
-    meta["bytes"] = len(image.data)
-    meta["index"] = image.index
-    meta.update(extra)
-    return meta
-
-
-def write_with_sidecar(folder: Path, image: GeneratedImage, stem: str | None = None) -> Path:
-    """Write `image` as `<stem>.<ext>` plus `<stem>.json`; returns the image path.
-
-    The default stem is human-friendly: prompt slug, model, row-index. An existing
-    file with other bytes is kept: the new one gets a `-2`, `-3`... suffix.
-    """
-    base = stem or image.slug()
-    stem, counter = base, 1
-    target = folder / f"{stem}.{image.extension}"
-    while target.exists() and target.read_bytes() != image.data:
-        counter += 1
-        stem = f"{base}-{counter}"
-        target = folder / f"{stem}.{image.extension}"
-    atomic_write(target, image.data)
-    atomic_write(folder / f"{stem}.json", _json_bytes(sidecar_for(image)))
-    return target
 
 
 def cache_key(request: ImageRequest, base_url: str, *, with_host: bool = True) -> str:
@@ -143,9 +65,8 @@ def cache_key(request: ImageRequest, base_url: str, *, with_host: bool = True) -
 
 
 def _describe_request(request: ImageRequest) -> str:
-    bits = [f"n={request.n}", f"size={request.size}", f"quality={request.quality}"]
-    if request.output_format:
-        bits.append(f"output_format={request.output_format}")
+    bits = [f"n={request.n}"]
+    bits += [f"{k}={v}" for k, v in request.fields.items() if k != "response_format"]
     bits += [f"{k}={json.dumps(v, default=str)}" for k, v in sorted(request.params.items())]
     return ", ".join(bits)
 
@@ -182,7 +103,7 @@ class Store:
         sidecar = sidecar_for(image, version=SIDECAR_VERSION, base_url=public_url(base_url),
                               stored_at=time.time())
         try:
-            atomic_write(folder / f"{stem}.json", _json_bytes(sidecar))
+            atomic_write(folder / f"{stem}.json", json_bytes(sidecar))
         except BaseException:
             with contextlib.suppress(OSError):
                 target.unlink()
@@ -194,7 +115,7 @@ class Store:
         paths = [im.path.relative_to(self.root).as_posix() for im in images if im.path is not None]
         if not paths:
             return
-        entry = _json_bytes({"model": request.model, "prompt": request.prompt, "images": paths,
+        entry = json_bytes({"model": request.model, "prompt": request.prompt, "images": paths,
                              "time": time.time()})
         # No fsync for the index (half the store's fsyncs per request): the image and its
         # sidecar are already durable, and an index entry lost in a crash is only a cache miss.
@@ -232,7 +153,7 @@ class Store:
 
     def load(self, path: Path) -> GeneratedImage:
         """Read an image and its sidecar back; raises OSError/ValueError if either is bad."""
-        from ._results import GeneratedImage
+        from .results import GeneratedImage
 
         meta = json.loads(path.with_suffix(".json").read_bytes())
         data = path.read_bytes()

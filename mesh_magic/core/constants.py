@@ -1,0 +1,39 @@
+"""Constants of the core in one place: hosts, limits, timeouts and retry policy numbers."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://api.meshapi.ai"
+# base_url="offline" (or MESHAPI_BASE_URL=offline) selects the bundled offline backend.
+OFFLINE = "offline"
+# The host the offline backend answers on inside its ASGI transport (never a real socket).
+OFFLINE_ROOT = "http://offline.meshapi.invalid"
+KEY_ENV_VARS = ("MESHAPI_API_KEY", "MESH_API_KEY")
+ALLOW_HTTP_ENV = "MESHIMG_ALLOW_INSECURE_HTTP"
+USER_AGENT = "mesh-magic/0.1"
+
+# -- timeouts (seconds) -------------------------------------------------------------------
+DEFAULT_TIMEOUT = 180.0
+MODEL_LIST_TIMEOUT = 60.0
+DOWNLOAD_TIMEOUT = 120.0
+# How long an interrupted call waits for its tasks to wind down before giving up on them.
+CANCEL_GRACE = 0.5
+
+# -- retries ------------------------------------------------------------------------------
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A Retry-After longer than this fails fast (with the wait in the error) instead of blocking a cell.
+MAX_RETRY_WAIT = 60.0
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 20.0
+# A bulk run re-queues a rate-limited request only when the server asks for a short wait.
+MAX_RATE_LIMIT_WAIT = 60.0
+
+# -- sizes --------------------------------------------------------------------------------
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+MAX_ERROR_BODY = 1024 * 1024
+MAX_CONNECTIONS = 64
+MAX_KEEPALIVE = 32
+
+
+def max_body_bytes(n: int) -> int:
+    """Largest JSON body accepted: room for n base64 images, but not unbounded."""
+    return 16 * 1024 * 1024 + n * 48 * 1024 * 1024

@@ -1,0 +1,86 @@
+"""Files on disk: atomic writes, and an image written with its JSON sidecar.
+
+Shared by the store, `ImageResult.save` / `GeneratedImage.save` and the panel's
+Save button, so every image file anywhere is written the same careful way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .results import GeneratedImage
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write via a temp file + rename, so a crash never leaves a half file under `path`.
+
+    On any failure the temp file is removed and an existing file at `path` is untouched.
+    `durable=False` skips the fsync: still atomic, but the newest write may be lost in a
+    power cut; only for derived data that is safe to lose (the cache index).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        # mkstemp makes 0600 files; give the final file the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def json_bytes(value: Any) -> bytes:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def sidecar_for(image: GeneratedImage, **extra: Any) -> dict[str, Any]:
+    """The JSON facts kept next to an image: prompt, model, parameters, ids, size, sha256."""
+    meta = image.metadata()
+    meta["size"] = image.size
+    meta["sha256"] = hashlib.sha256(image.data).hexdigest()
+    meta["bytes"] = len(image.data)
+    meta["index"] = image.index
+    meta.update(extra)
+    return meta
+
+
+def write_with_sidecar(folder: Path, image: GeneratedImage, stem: str | None = None) -> Path:
+    """Write `image` as `<stem>.<ext>` plus `<stem>.json`; returns the image path.
+
+    The default stem is human-friendly: prompt slug, model, row-index. An existing
+    file with other bytes is kept: the new one gets a `-2`, `-3`... suffix.
+    """
+    base = stem or image.slug()
+    stem, counter = base, 1
+    target = folder / f"{stem}.{image.extension}"
+    while target.exists() and target.read_bytes() != image.data:
+        counter += 1
+        stem = f"{base}-{counter}"
+        target = folder / f"{stem}.{image.extension}"
+    atomic_write(target, image.data)
+    atomic_write(folder / f"{stem}.json", json_bytes(sidecar_for(image)))
+    return target
+
+

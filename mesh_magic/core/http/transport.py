@@ -1,0 +1,91 @@
+"""Transport failures into `MeshImageError`s: the one `with` block every exchange runs in.
+
+Modelled on httpx's own `map_httpcore_exceptions`: whatever httpx raises while a
+request is built, sent or read becomes a connection, timeout or response error
+that says what was being done, with the key scrubbed. `Exchange.sent` records
+whether the request may have reached the server, which decides whether a retry
+could bill twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+
+import httpx
+
+from ..errors import APIConnectionError, APITimeoutError, MeshImageError, ResponseError
+
+SENT_HINT = (
+    "The connection broke after the request was sent, so it was not retried automatically "
+    "(it may have been billed). Run it again if you need the image."
+)
+STREAM_HINT = (
+    "The connection dropped mid-stream (not retried: it may be billed). "
+    "Images that arrived are kept; run the cell again for the rest."
+)
+# Failures that happen before any byte of the request left this machine.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Requests refused before anything was sent (a bad header value, an unusable URL).
+_UNSENDABLE = (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL)
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+@dataclass
+class Exchange:
+    """One request to a host, and what to call it in an error.
+
+    `what` names the action for messages ("The request to openai/gpt-image-1",
+    "Listing models", "Downloading image 2"). A `download` is of an image URL
+    after the API answered: its failures are that image's, not the API's.
+    """
+
+    what: str
+    host: str
+    timeout: float
+    secrets: tuple[str, ...] = ()
+    download: bool = False
+    streaming: bool = False
+    sent: bool = False
+    request_id: str | None = None
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc is None or not isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+            return False
+        raise self.translate(exc) from None
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def translate(self, exc: BaseException) -> MeshImageError:
+        """The error a user sees for `exc`, raised while doing this exchange."""
+        detail = self.scrub(describe(exc))
+        if self.download:
+            if isinstance(exc, httpx.TimeoutException):
+                return ResponseError(f"{self.what} timed out after {self.timeout:g} s.")
+            return ResponseError(f"{self.what} failed: {detail}")
+        if isinstance(exc, _NOT_SENT) and not self.sent:
+            return APIConnectionError(f"Could not connect to {self.host}: {detail}", before_send=True)
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"{self.what} timed out after {self.timeout:g} s.",
+                                   request_id=self.request_id)
+        if self.streaming:
+            return APIConnectionError(f"The stream broke: {detail}", request_id=self.request_id,
+                                      hint=STREAM_HINT)
+        if isinstance(exc, _UNSENDABLE):
+            return APIConnectionError(f"{self.what} could not be sent: {detail}")
+        return APIConnectionError(
+            f"The connection broke during the response: {detail}",
+            request_id=self.request_id, hint=SENT_HINT,
+        )

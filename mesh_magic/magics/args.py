@@ -1,0 +1,143 @@
+"""The options of `%%meshimg` / `%meshimg`: flags from the settings table, plus the call's own.
+
+Every setting with `flags` in the table becomes an option with its help text;
+`CALL_FLAGS` adds what is not a setting (`-o`, `--save`, ...). Parsing turns the
+namespace into the core's call options; the line magic's prompt is split off
+verbatim so prose needs no quoting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.utils.process import arg_split
+
+from ..core.kv import parse_pair, unquote
+from ..core.settings import Setting, flagged
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Flag:
+    """An option of the magic that is not a setting."""
+
+    names: tuple[str, ...]
+    dest: str
+    help: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+CALL_FLAGS: tuple[Flag, ...] = (
+    Flag(("-o", "--out"), "out", "Also bind the result to VAR.", {"metavar": "VAR"}),
+    Flag(("--save",), "save", "Also write the images (+ JSON sidecars) to DIR.", {"metavar": "DIR"}),
+    Flag(("--fresh",), "fresh", "Bypass the cache for this call.", {"action": "store_true"}),
+    Flag(("--no-display",), "no_display", "Don't display; just return / bind.",
+         {"action": "store_true"}),
+    Flag(("--raw",), "raw", "No {name} interpolation of the prompt.", {"action": "store_true"}),
+)
+# Call options the core takes (the rest shape how the magic shows and binds).
+_CORE_CALL_OPTIONS = ("save", "fresh")
+
+
+def _setting_argument(s: Setting) -> Callable[[F], F]:
+    text = s.help.replace("`", "")
+    if s.kind is bool:
+        return argument(*s.flags, dest=s.name, action="store_true", help=text)  # type: ignore[no-any-return]
+    if s.kind is dict:
+        return argument(*s.flags, dest=s.name, action="append", metavar=s.metavar,  # type: ignore[no-any-return]
+                        help=text + " (repeatable; VALUE is JSON if it parses, else a string)")
+    return argument(*s.flags, dest=s.name, metavar=s.metavar, help=text)  # type: ignore[no-any-return]
+
+
+def meshimg_arguments(func: F) -> F:
+    """Decorate the magic with every setting flag, `CALL_FLAGS` and the line prompt."""
+    decorators: list[Callable[[F], F]] = [_setting_argument(s) for s in flagged()]
+    decorators += [argument(*f.names, dest=f.dest, help=f.help, **f.kwargs) for f in CALL_FLAGS]
+    decorators.append(argument("prompt", nargs="*",
+                               help="(line magic) the prompt; the cell body for %%%%meshimg."))
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return magic_arguments()(func)  # type: ignore[no-any-return]
+
+
+def options_from_args(args: Any) -> dict[str, Any]:
+    """argparse namespace -> call options for the core (absent means 'not given')."""
+    options: dict[str, Any] = {}
+    for s in flagged():
+        value = getattr(args, s.name)
+        if s.kind is bool:
+            if value:
+                options[s.name] = True
+        elif s.kind is dict:
+            if value:
+                options[s.name] = dict(parse_pair(item, example="-p seed=42", label="-p") for item in value)
+        elif value is not None:
+            options[s.name] = value
+    for name in _CORE_CALL_OPTIONS:
+        if getattr(args, name):
+            options[name] = getattr(args, name)
+    return options
+
+
+_TOKEN = re.compile(r"""\s*("[^"]*"|'[^']*'|\S+)""")
+
+
+def _action_for(parser: Any, token: str) -> tuple[Any, str]:
+    """The argparse action a leading flag token names (with `-n3` and `--mod` forms)."""
+    name = token.split("=", 1)[0]
+    actions = parser._option_string_actions
+    action = actions.get(name)
+    if action is None and not name.startswith("--") and len(name) > 2:
+        return actions.get(name[:2]), name[:2]  # -n3 style
+    if action is None and name.startswith("--") and len(name) > 2:
+        # argparse takes unique prefixes (--mod for --model): take their value along too.
+        found = {a for opt, a in actions.items() if opt.startswith(name)}
+        return (found.pop() if len(found) == 1 else None), name
+    return action, name
+
+
+def split_line(line: str, parser: Any) -> tuple[list[str], str]:
+    """Leading flags (with their values) vs the free-text prompt of `%meshimg`.
+
+    The prompt is kept verbatim, so apostrophes and quotes in prose need no escaping;
+    only a prompt that is one quoted string as a whole loses its quotes.
+    """
+    argv: list[str] = []
+    rest = line.strip()
+    while rest:
+        match = _TOKEN.match(rest)
+        if not match:
+            break
+        token = match.group(1)
+        if token == "--":
+            rest = rest[match.end():]
+            break
+        if not token.startswith("-") or len(token) == 1 or token[1].isdigit():
+            break
+        action, name = _action_for(parser, token)
+        argv.append(token)
+        rest = rest[match.end():]
+        takes_value = action is not None and action.nargs != 0
+        if takes_value and "=" not in token and token == name:
+            value = _TOKEN.match(rest)
+            if value:
+                argv.append(unquote(value.group(1)))
+                rest = rest[value.end():]
+    prompt = rest.strip()
+    if prompt[:1] in ("'", '"') and prompt[0] not in prompt[1:-1]:
+        prompt = unquote(prompt)  # %meshimg "A paper boat": the quotes are not the prompt's
+    return argv, prompt
+
+
+def shell_split(line: str) -> list[str]:
+    """Words as IPython's `parse_argstring` splits them, minus quotes around a whole word.
+
+    So `--save "my dir"` means `my dir` (parse_argstring would keep the quotes), while
+    quotes inside a word survive: `-p meta={"a":1}` still passes JSON. Same rule as `%meshimg`.
+    """
+    return [unquote(word) for word in arg_split(line, posix=False)]

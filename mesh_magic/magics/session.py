@@ -1,0 +1,138 @@
+"""The helper magics: `%meshimg_config`, `%meshimg_models`, `%meshimg_panel`, `%meshimg_history`."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from ..core import config as _config
+from ..core.catalog import image_models
+from ..core.errors import InvalidOptionError
+from ..core.history import load_history
+from ..core.kv import parse_value, split_pair, unquote
+from ..core.settings import BY_NAME, SETTING_NAMES
+from ..render.tables import ConfigTable, ModelTable
+from .args import shell_split
+
+_FLAG_RE = re.compile(r"(?<!\S)--[A-Za-z][\w-]*(?!\S)")
+# One KEY=VALUE: VALUE is a quoted string, a JSON object/array (spaces allowed), or one word.
+_ASSIGNMENT_RE = re.compile(
+    r"""\s*([^\s=]+)=("[^"]*"|'[^']*'|[{\[].*?[}\]](?=\s+[^\s=]+=|\s*$)|\S*)(?=\s|$)"""
+)
+# ...or the whole pair quoted: 'store_dir=/tmp/a dir'.
+_QUOTED_ASSIGNMENT_RE = re.compile(r"""(["'])([^\s=]+=.*?)\1(?=\s|$)""")
+
+
+def split_assignments(text: str) -> list[str]:
+    """`KEY=VALUE` items of a line, where a VALUE may be quoted or JSON with spaces."""
+    items, rest = [], text.strip()
+    while rest:
+        if match := _QUOTED_ASSIGNMENT_RE.match(rest):
+            items.append(match.group(2))
+        elif match := _ASSIGNMENT_RE.match(rest):
+            items.append(match.group(0).strip())
+        else:
+            items.append(rest.split(None, 1)[0])  # parse_assignment says what is wrong
+            break
+        rest = rest[match.end():].strip()
+    return items
+
+
+def _verbatim(key: str) -> bool:
+    """Text settings keep their value as typed (a model id or path is never JSON)."""
+    setting = BY_NAME.get(key)
+    return key == "api_key" or (setting is not None and setting.kind is str and not setting.choices)
+
+
+def parse_assignment(item: str) -> tuple[str, Any]:
+    key, raw = split_pair(item, example="model=google/imagen-4")
+    if key not in SETTING_NAMES and key != "api_key":
+        raise InvalidOptionError(f"Unknown setting {key!r}. Known: api_key, {', '.join(SETTING_NAMES)}.")
+    return key, unquote(raw.strip()) if _verbatim(key) else parse_value(raw, what=key)
+
+
+@magics_class
+class SessionMagics(Magics):
+    """Configuration, the model list, the panel and the store's history."""
+
+    @magic_arguments()
+    @argument("--login", action="store_true", help="Ask for the API key with a hidden prompt.")
+    @argument("--reset", action="store_true", help="Forget every session value (and the key).")
+    @argument("assignments", nargs="*", metavar="KEY=VALUE", help="Session values to set.")
+    @line_magic
+    def meshimg_config(self, line: str) -> Any:
+        """Show the effective config (key masked, with sources), or set session values."""
+        # Flags go to argparse; KEY=VALUE pairs are read from the line itself, so a
+        # value may hold spaces: params={"seed": 7}, store_dir='/tmp/my store'.
+        args = self.meshimg_config.parser.parse_args(_FLAG_RE.findall(line))
+        assignments = split_assignments(_FLAG_RE.sub(" ", line))
+        try:
+            if args.reset:
+                _config.session().reset()
+                print("mesh_magic session config reset to environment and defaults.")
+            if args.login:
+                key = _config.login()
+                print(f"Key set for this session: {key.masked}")
+            if assignments:
+                self._assign(assignments)
+        except InvalidOptionError as exc:
+            raise UsageError(str(exc)) from None
+        if not (args.reset or args.login or assignments):
+            return ConfigTable(_config.resolve())
+        return None
+
+    @staticmethod
+    def _assign(assignments: list[str]) -> None:
+        updates = dict(parse_assignment(item) for item in assignments)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _config.configure(**updates)
+        # Re-issued so the warning names the magic, not a line inside IPython.
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, "%meshimg_config", 1)
+
+    @line_magic
+    def meshimg_models(self, line: str) -> Any:
+        """Table of image-capable models (id, price per image when known); filter by TEXT."""
+        text = line.strip()
+        try:
+            found = image_models(_config.resolve(), text or None)
+        except InvalidOptionError as exc:
+            raise UsageError(str(exc)) from None
+        return ModelTable(found, text)
+
+    @line_magic
+    def meshimg_panel(self, line: str) -> Any:
+        """Show the widget panel (same as mesh_magic.panel())."""
+        import mesh_magic
+
+        return mesh_magic.panel()
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Only images of models whose id contains MODEL.")
+    @argument("words", nargs="*", metavar="[N] [TEXT]",
+              help="How many images (default 20), then text to find in the prompts.")
+    @line_magic
+    def meshimg_history(self, line: str) -> Any:
+        """The last N stored images (default 20), newest first, as a grid with prompts.
+
+        Reads the store (store_dir / MESHIMG_STORE_DIR), so earlier sessions show too.
+        %meshimg_history 10 --model google/imagen-4 cat
+        """
+        parser = self.meshimg_history.parser
+        try:
+            args = parser.parse_intermixed_args(shell_split(line))  # fox's: no quote error
+        except ValueError as exc:  # unbalanced quotes
+            raise UsageError(f"Could not read the options: {exc}.") from None
+        words = list(args.words)
+        n = int(words.pop(0)) if words and words[0].isdigit() else None
+        try:
+            return load_history(_config.resolve(), n, text=" ".join(words) or None,
+                                model=args.model or None)
+        except InvalidOptionError as exc:
+            raise UsageError(str(exc)) from None

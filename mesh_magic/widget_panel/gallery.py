@@ -1,0 +1,80 @@
+"""The panel's gallery: a tile per image (thumbnail, caption, Save), newest first, bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from ..core.files import write_with_sidecar
+from ..core.images import thumbnail
+from ..core.results import GeneratedImage, ImageResult
+from ..render.captions import gallery_caption_html
+
+DEFAULT_SAVE_DIR = "./mesh_images"
+# Gallery thumbnails stay small: the full image is in `panel.results` and the store.
+GALLERY_PX = 192
+# Older tiles leave the view (not `results`) so a long session doesn't pile up widgets.
+MAX_TILES = 60
+
+SaveHandler = Callable[[GeneratedImage, widgets.Button], object]
+
+
+def close_tree(widget: widgets.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    widget.close()
+
+
+class Gallery:
+    """Tiles of generated images; `box` is the widget to lay out."""
+
+    def __init__(self, on_save: SaveHandler) -> None:
+        self.on_save = on_save
+        self.box = widgets.Box(layout=widgets.Layout(
+            display="flex", flex_flow="row wrap", grid_gap="8px", align_items="flex-start",
+            width="100%"))
+        self.box.add_class("mesh-panel-gallery")
+
+    def show(self, result: ImageResult) -> None:
+        max_px = min(GALLERY_PX, result.display_max_px)
+        tiles = [self.tile(image, max_px) for image in result]
+        children = tiles + list(self.box.children)
+        self.box.children = children[:MAX_TILES]
+        for dropped in children[MAX_TILES:]:
+            close_tree(dropped)
+
+    def tile(self, image: GeneratedImage, max_px: int) -> widgets.Widget:
+        data, mime, width, height = thumbnail(image.data, max_px)
+        picture = widgets.Image(value=data, format=mime.split("/")[-1], width=width,
+                                height=height, layout=widgets.Layout(max_width="100%"))
+        caption = widgets.HTML(gallery_caption_html(image), layout=widgets.Layout(width=f"{width}px"))
+        save = widgets.Button(description="Save", icon="download", tooltip="Save full size",
+                              layout=widgets.Layout(width="auto"))
+        save.add_class("mesh-panel-save")
+        save.on_click(lambda button: self.on_save(image, button))
+        tile = widgets.VBox(
+            [picture, caption, save],
+            layout=widgets.Layout(padding="6px", border="1px solid rgba(128,128,128,.35)",
+                                  width=f"{width + 14}px", overflow="hidden"),
+        )
+        tile.add_class("mesh-panel-tile")
+        return tile
+
+
+def save_image(folder_text: str, image: GeneratedImage) -> Path:
+    """Write `image` with its sidecar into the folder; raises OSError."""
+    folder = Path(folder_text.strip() or DEFAULT_SAVE_DIR).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_with_sidecar(folder, image, stem=_free_stem(folder, image))
+
+
+def _free_stem(folder: Path, image: GeneratedImage) -> str:
+    # The same prompt generated twice has the same slug; never overwrite an earlier save.
+    stem, counter = image.slug(), 1
+    candidate = stem
+    while (folder / f"{candidate}.{image.extension}").exists():
+        counter += 1
+        candidate = f"{stem}-{counter}"
+    return candidate
