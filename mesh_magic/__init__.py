@@ -46,26 +46,38 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["load_ipython_extension", "unload_ipython_extension"]
 
 if TYPE_CHECKING:
-    from .api import agenerate, configure, generate, generate_many, history, login, models
-    from .core.config import MeshImg
-    from .core.errors import (
-        APIConnectionError,
-        APITimeoutError,
-        AuthenticationError,
-        CacheMissError,
-        InsufficientBalanceError,
-        InvalidOptionError,
-        InvalidRequestError,
-        MeshImageError,
-        ModelNotFoundError,
-        PermissionDeniedError,
-        RateLimitError,
-        ResponseError,
-        ServerError,
-        UnsupportedModelError,
+    from .api import (
+        agenerate as agenerate,
+        configure as configure,
+        generate as generate,
+        generate_many as generate_many,
+        history as history,
+        login as login,
+        models as models,
     )
-    from .core.results import GeneratedImage, ImageResult, ItemError
-    from .widget_panel import panel
+    from .core.config import MeshImg as MeshImg
+    from .core.errors import (
+        APIConnectionError as APIConnectionError,
+        APITimeoutError as APITimeoutError,
+        AuthenticationError as AuthenticationError,
+        CacheMissError as CacheMissError,
+        InsufficientBalanceError as InsufficientBalanceError,
+        InvalidOptionError as InvalidOptionError,
+        InvalidRequestError as InvalidRequestError,
+        MeshImageError as MeshImageError,
+        ModelNotFoundError as ModelNotFoundError,
+        PermissionDeniedError as PermissionDeniedError,
+        RateLimitError as RateLimitError,
+        ResponseError as ResponseError,
+        ServerError as ServerError,
+        UnsupportedModelError as UnsupportedModelError,
+    )
+    from .core.results import (
+        GeneratedImage as GeneratedImage,
+        ImageResult as ImageResult,
+        ItemError as ItemError,
+    )
+    from .widget_panel import panel as panel
 
 
 # The package wires the layers: results display through the rendering layer's grid,

@@ -38,8 +38,9 @@ def _bulk_progress(call: Plan) -> Any:
     return ProgressDisplay(call, compact=True, show_after=0.0)
 
 
-def generate_many(prompts: Iterable[Any], *, resume: bool = True, progress: bool = True,
-                  **options: Any) -> list[ImageResult]:
+def generate_many(
+    prompts: Iterable[Any], *, resume: bool = True, progress: bool = True, **options: Any
+) -> list[ImageResult]:
     """One ImageResult per prompt, in input order, run concurrently; failures are reported.
 
     `resume=True` (default) serves requests that already succeeded from the store
@@ -48,8 +49,7 @@ def generate_many(prompts: Iterable[Any], *, resume: bool = True, progress: bool
     returns what finished, each unfinished result marked interrupted. Bad options
     (an unknown size, n=20) are raised before anything is sent.
     """
-    return _generate_many(prompts, resume=resume, progress=_bulk_progress if progress else None,
-                          **options)
+    return _generate_many(prompts, resume=resume, progress=_bulk_progress if progress else None, **options)
 
 
 def configure(**settings: Any) -> SessionConfig:
@@ -67,8 +67,9 @@ def models(text: str | None = None, **options: Any) -> list[ModelEntry]:
     return image_models(_config.resolve(options), text)
 
 
-def history(n: int | None = None, *, text: str | None = None, model: str | None = None,
-            **options: Any) -> History:
+def history(
+    n: int | None = None, *, text: str | None = None, model: str | None = None, **options: Any
+) -> History:
     """The last `n` (default 20) stored images, newest first, filtered by prompt text or model.
 
     Reads the store folder (`store_dir` / MESHIMG_STORE_DIR), so it shows the

@@ -36,7 +36,10 @@ ProgressFactory = Callable[[Plan], BulkProgress]
 
 
 def generate_many(
-    prompts: Iterable[Any], *, resume: bool = True, progress: ProgressFactory | None = None,
+    prompts: Iterable[Any],
+    *,
+    resume: bool = True,
+    progress: ProgressFactory | None = None,
     **options: Any,
 ) -> list[ImageResult]:
     """Results in input order; a failed prompt has its error in `.errors`, nothing is raised.
@@ -77,8 +80,10 @@ def generate_many(
 def _blank_result(prompt: str, models: list[str], display_max_px: int) -> ImageResult:
     error = InvalidOptionError("The prompt is empty: nothing was sent for it.")
     return ImageResult(
-        [], [ItemError(prompt, model, error, row=row) for row, model in enumerate(models)],
-        rows=[(prompt, m) for m in models], display_max_px=display_max_px,
+        [],
+        [ItemError(prompt, model, error, row=row) for row, model in enumerate(models)],
+        rows=[(prompt, m) for m in models],
+        display_max_px=display_max_px,
     )
 
 

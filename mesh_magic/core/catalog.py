@@ -70,8 +70,7 @@ class Catalog:
             return None
         return entry.models
 
-    async def models(self, source: str, fetch: Callable[[], Awaitable[list[ModelEntry]]]
-                     ) -> list[ModelEntry]:
+    async def models(self, source: str, fetch: Callable[[], Awaitable[list[ModelEntry]]]) -> list[ModelEntry]:
         """The models of `source` (base URL and key), cached, else `fetch()` (errors propagate)."""
         found = self.cached(source)
         if found is None:

@@ -21,7 +21,11 @@ from .keys import ApiKey, key_from_environment
 from .settings import DEFAULTS, SETTING_NAMES, SETTINGS, Setting, Settings, unknown_names, validate
 
 _TRAIT_TYPES: dict[type, type[TraitType[Any, Any]]] = {
-    str: Unicode, int: Int, float: Float, bool: Bool, dict: Dict,
+    str: Unicode,
+    int: Int,
+    float: Float,
+    bool: Bool,
+    dict: Dict,
 }
 
 
@@ -63,9 +67,13 @@ class SessionConfig(Configurable):
 
 
 MeshImg: type[SessionConfig] = type(
-    "MeshImg", (SessionConfig,),
-    {"__doc__": "Defaults for %%meshimg, the panel and the Python API (the key is not a trait).",
-     "__module__": __name__, **{s.name: _trait(s) for s in SETTINGS}},
+    "MeshImg",
+    (SessionConfig,),
+    {
+        "__doc__": "Defaults for %%meshimg, the panel and the Python API (the key is not a trait).",
+        "__module__": __name__,
+        **{s.name: _trait(s) for s in SETTINGS},
+    },
 )
 
 _session: SessionConfig | None = None
@@ -97,7 +105,8 @@ def _unknown(kind: str, names: Any) -> InvalidOptionError | None:
     if not unknown:
         return None
     return InvalidOptionError(
-        f"Unknown {kind} {', '.join(unknown)}. Known: api_key, {', '.join(SETTING_NAMES)}.")
+        f"Unknown {kind} {', '.join(unknown)}. Known: api_key, {', '.join(SETTING_NAMES)}."
+    )
 
 
 def resolve(
@@ -132,8 +141,9 @@ def resolve(
     return Settings(key, validate(values), sources)
 
 
-def _resolve_key(overrides: Mapping[str, Any], config: SessionConfig,
-                 environ: Mapping[str, str]) -> tuple[ApiKey | None, str]:
+def _resolve_key(
+    overrides: Mapping[str, Any], config: SessionConfig, environ: Mapping[str, str]
+) -> tuple[ApiKey | None, str]:
     if "api_key" in overrides:
         raw = overrides["api_key"]
         return (raw if isinstance(raw, ApiKey) else ApiKey(str(raw))), "call"
@@ -174,6 +184,6 @@ def login(key: str | None = None, ask: Callable[[str], str] | None = None) -> Ap
     value = (key or "").strip()
     if not value:
         raise InvalidOptionError("No key entered; nothing changed.")
-    session().set_api_key(value)
-    assert session().api_key is not None
-    return session().api_key
+    kept = ApiKey(value)
+    session().set_api_key(kept)
+    return kept

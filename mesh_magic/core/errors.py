@@ -121,8 +121,9 @@ class InvalidRequestError(MeshImageError):
 
     hint = "Fix the option named above and run the cell again."
 
-    def __init__(self, message: str, *, field_errors: list[dict[str, Any]] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, field_errors: list[dict[str, Any]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.field_errors = field_errors or []
 
@@ -135,7 +136,8 @@ class RateLimitError(MeshImageError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         if "hint" not in kwargs or kwargs["hint"] is None:
             kwargs["hint"] = (
-                f"Rate limited: retry after {retry_after:.0f} s." if retry_after is not None
+                f"Rate limited: retry after {retry_after:.0f} s."
+                if retry_after is not None
                 else "Rate limited: wait a little, or lower MeshImg.concurrency."
             )
         super().__init__(message, **kwargs)

@@ -82,5 +82,3 @@ def write_with_sidecar(folder: Path, image: GeneratedImage, stem: str | None = N
     atomic_write(target, image.data)
     atomic_write(folder / f"{stem}.json", json_bytes(sidecar_for(image)))
     return target
-
-

@@ -60,12 +60,10 @@ def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None)
     return Plan(settings, requests, Path(save).expanduser() if save else None, fresh)
 
 
-def new_progress(call: Plan, on_change: Callable[[CallProgress], None] | None = None
-                 ) -> CallProgress:
+def new_progress(call: Plan, on_change: Callable[[CallProgress], None] | None = None) -> CallProgress:
     from .engine.progress import CallProgress
 
-    return CallProgress(call.requests, display_max_px=call.settings.display_max_px,
-                        on_change=on_change)
+    return CallProgress(call.requests, display_max_px=call.settings.display_max_px, on_change=on_change)
 
 
 async def arun(call: Plan, progress: CallProgress | None = None) -> ImageResult:
@@ -73,15 +71,21 @@ async def arun(call: Plan, progress: CallProgress | None = None) -> ImageResult:
 
     progress = progress or new_progress(call)
     result = await run_requests(
-        call.requests, call.settings, progress, store=Store.for_settings(call.settings),
-        fresh=call.fresh, rate_limit_rounds=call.rate_limit_rounds,
+        call.requests,
+        call.settings,
+        progress,
+        store=Store.for_settings(call.settings),
+        fresh=call.fresh,
+        rate_limit_rounds=call.rate_limit_rounds,
     )
     _after(call, result)
     return result
 
 
 def run(
-    call: Plan, progress: CallProgress | None = None, *,
+    call: Plan,
+    progress: CallProgress | None = None,
+    *,
     tick: Callable[[CallProgress], None] | None = None,
 ) -> ImageResult:
     """Run on the engine loop; Ctrl-C returns the images so far, marked interrupted."""

@@ -20,15 +20,22 @@ def home_relative(path: Any) -> str:
     """The path with the home folder as ~, so saved notebooks don't carry a user name."""
     text = str(path)
     home = str(Path.home())
-    return "~" + text[len(home):] if home != "/" and text.startswith(home + "/") else text
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + "/") else text
 
 
 class History(ImageResult):
     """An `ImageResult` of stored images, displayed under a heading naming the store."""
 
-    def __init__(self, images: Sequence[GeneratedImage], *, rows: Sequence[tuple[str, str]],
-                 display_max_px: int, store: str, text: str | None = None,
-                 model: str | None = None) -> None:
+    def __init__(
+        self,
+        images: Sequence[GeneratedImage],
+        *,
+        rows: Sequence[tuple[str, str]],
+        display_max_px: int,
+        store: str,
+        text: str | None = None,
+        model: str | None = None,
+    ) -> None:
         super().__init__(images, rows=rows, display_max_px=display_max_px)
         self.store = store
         self.filters = {"text": text, "model": model}
@@ -48,8 +55,9 @@ class History(ImageResult):
         return f"<History {len(self)} images from {self.store}>"
 
 
-def load_history(settings: Settings, n: int | None = None, *, text: str | None = None,
-                 model: str | None = None) -> History:
+def load_history(
+    settings: Settings, n: int | None = None, *, text: str | None = None, model: str | None = None
+) -> History:
     """The last `n` (default 20) stored images, newest first; images of one request share a row."""
     limit = DEFAULT_HISTORY if n is None else n
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -64,6 +72,11 @@ def load_history(settings: Settings, n: int | None = None, *, text: str | None =
             keys[key] = len(rows)
             rows.append((image.prompt, image.model))
         placed.append(replace(image, row=keys[key]))
-    return History(placed, rows=rows,
-                   display_max_px=min(settings.display_max_px, HISTORY_MAX_PX) or HISTORY_MAX_PX,
-                   store=home_relative(store.root), text=text, model=model)
+    return History(
+        placed,
+        rows=rows,
+        display_max_px=min(settings.display_max_px, HISTORY_MAX_PX) or HISTORY_MAX_PX,
+        store=home_relative(store.root),
+        text=text,
+        model=model,
+    )

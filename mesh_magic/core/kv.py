@@ -97,7 +97,8 @@ def parse_pairs(text: str, *, label: str) -> dict[str, Any]:
         if "=" not in line:
             raise InvalidOptionError(
                 f"{label}: expected KEY=VALUE on each line (got {short(line)}), "
-                "e.g. seed=42, or a JSON object.")
+                "e.g. seed=42, or a JSON object."
+            )
         key, value = parse_pair(line, label=label)
         pairs[key] = value
     return pairs

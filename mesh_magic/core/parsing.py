@@ -76,7 +76,7 @@ def parse_generation(payload: Any) -> ParsedGeneration:
         except ResponseError as exc:
             errors.append((index, exc))
     created = payload.get("created")
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    usage: dict[str, Any] = payload["usage"] if isinstance(payload.get("usage"), dict) else {}
     extra = {k: payload[k] for k in ("size", "quality", "output_format", "background") if k in payload}
     return ParsedGeneration(
         created=created if isinstance(created, int) else None,
@@ -117,7 +117,7 @@ def decode_data_uri(uri: str) -> bytes:
     match = _DATA_URI.match(uri)
     if not match:
         raise ResponseError("The image data: URI is not base64-encoded.")
-    return decode_b64(uri[match.end():], what="image data: URI")
+    return decode_b64(uri[match.end() :], what="image data: URI")
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,9 @@ def classify_event(event_name: str, data: str) -> StreamEvent:
     kind = payload.get("type") or event_name or ""
     if kind == "image_generation.partial_image":
         return StreamEvent(
-            "partial", payload, b64=payload.get("b64_json"),
+            "partial",
+            payload,
+            b64=payload.get("b64_json"),
             index=_as_index(payload.get("partial_image_index")),
         )
     if kind == "image_generation.completed":

@@ -52,7 +52,7 @@ def _check_prompt(prompt: str) -> None:
     except UnicodeEncodeError as exc:
         raise InvalidOptionError(
             f"The prompt holds a character that cannot be sent as UTF-8 "
-            f"({exc.object[exc.start:exc.end]!r} at position {exc.start}, a lone surrogate): "
+            f"({exc.object[exc.start : exc.end]!r} at position {exc.start}, a lone surrogate): "
             "remove it and run again."
         ) from None
 
@@ -74,8 +74,7 @@ class ImageRequest:
     row: int = 0
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"prompt": self.prompt, "model": self.model, "n": self.n,
-                                **self.fields}
+        body: dict[str, Any] = {"prompt": self.prompt, "model": self.model, "n": self.n, **self.fields}
         if self.stream:
             body["stream"] = True
         body.update(self.params)
@@ -89,7 +88,8 @@ class ImageRequest:
 def request_fields(settings: Settings) -> dict[str, Any]:
     """The typed wire options of `settings` to send, in table order."""
     return {
-        s.name: getattr(settings, s.name) for s in SETTINGS
+        s.name: getattr(settings, s.name)
+        for s in SETTINGS
         if s.wire and s.name not in _OWN_ATTRIBUTES and getattr(settings, s.name) is not None
     }
 
@@ -118,7 +118,14 @@ def build_requests(prompts: list[str], settings: Settings) -> list[ImageRequest]
     for prompt in cleaned:
         for model in models:
             requests.append(
-                ImageRequest(prompt=prompt, model=model, n=settings.n, stream=settings.stream,
-                              fields=fields, params=params, row=len(requests))
+                ImageRequest(
+                    prompt=prompt,
+                    model=model,
+                    n=settings.n,
+                    stream=settings.stream,
+                    fields=fields,
+                    params=params,
+                    row=len(requests),
+                )
             )
     return requests

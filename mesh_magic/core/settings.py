@@ -190,55 +190,121 @@ class Settings:
     """Effective settings for one call (each declared once, below), with where each came from."""
 
     base_url: str = setting(
-        DEFAULT_BASE_URL, check=check_base_url, env="MESHAPI_BASE_URL",
-        help="API root, with or without `/v1`; `offline` selects the built-in offline backend")
+        DEFAULT_BASE_URL,
+        check=check_base_url,
+        env="MESHAPI_BASE_URL",
+        help="API root, with or without `/v1`; `offline` selects the built-in offline backend",
+    )
     model: str = setting(
-        "openai/gpt-image-1", check=check_model, flags=("-m", "--model"), metavar="M[,M2,...]",
-        panel="model", wire=True,
-        help="model id; several, comma-separated, compare models side by side")
+        "openai/gpt-image-1",
+        check=check_model,
+        flags=("-m", "--model"),
+        metavar="M[,M2,...]",
+        panel="model",
+        wire=True,
+        help="model id; several, comma-separated, compare models side by side",
+    )
     n: int = setting(
-        1, check=int_range("n", 1, 10), flags=("-n", "--n"), metavar="N", panel="count",
-        wire=True, help="images per prompt and model (1-10)")
+        1,
+        check=int_range("n", 1, 10),
+        flags=("-n", "--n"),
+        metavar="N",
+        panel="count",
+        wire=True,
+        help="images per prompt and model (1-10)",
+    )
     size: str = setting(
-        "auto", check=normalise_size, flags=("-s", "--size"), metavar="S", panel="size", wire=True,
-        help="`auto`, `WxH`, `square` (1024x1024), `landscape` (1536x1024), `portrait` (1024x1536)")
+        "auto",
+        check=normalise_size,
+        flags=("-s", "--size"),
+        metavar="S",
+        panel="size",
+        wire=True,
+        help="`auto`, `WxH`, `square` (1024x1024), `landscape` (1536x1024), `portrait` (1024x1536)",
+    )
     quality: str = setting(
-        "auto", check=choice("quality", QUALITIES), choices=QUALITIES, flags=("-q", "--quality"),
-        metavar="Q", panel="choice", wire=True, help="`auto`, `low`, `medium`, `high`, `hd`, `standard`")
+        "auto",
+        check=choice("quality", QUALITIES),
+        choices=QUALITIES,
+        flags=("-q", "--quality"),
+        metavar="Q",
+        panel="choice",
+        wire=True,
+        help="`auto`, `low`, `medium`, `high`, `hd`, `standard`",
+    )
     response_format: str = setting(
-        "b64_json", check=choice("response_format", RESPONSE_FORMATS), choices=RESPONSE_FORMATS,
-        flags=("--response-format",), metavar="R", wire=True,
-        help="`url` or `b64_json` (links, data URIs and base64 answers are all handled)")
+        "b64_json",
+        check=choice("response_format", RESPONSE_FORMATS),
+        choices=RESPONSE_FORMATS,
+        flags=("--response-format",),
+        metavar="R",
+        wire=True,
+        help="`url` or `b64_json` (links, data URIs and base64 answers are all handled)",
+    )
     output_format: str | None = setting(
-        None, check=choice("output_format", OUTPUT_FORMATS), kind=str, choices=OUTPUT_FORMATS,
-        flags=("-f", "--output-format"), metavar="F", panel="optional_choice", wire=True,
-        default_text="not sent", help="`png`, `jpeg`, `webp`")
+        None,
+        check=choice("output_format", OUTPUT_FORMATS),
+        kind=str,
+        choices=OUTPUT_FORMATS,
+        flags=("-f", "--output-format"),
+        metavar="F",
+        panel="optional_choice",
+        wire=True,
+        default_text="not sent",
+        help="`png`, `jpeg`, `webp`",
+    )
     stream: bool = setting(
-        False, check=boolean("stream"), flags=("--stream",), wire=True,
-        help="stream: show progress, and partial images when the model sends them")
+        False,
+        check=boolean("stream"),
+        flags=("--stream",),
+        wire=True,
+        help="stream: show progress, and partial images when the model sends them",
+    )
     params: Mapping[str, Any] = setting(
-        {}, check=check_params, kind=dict, flags=("-p", "--param"), metavar="KEY=VALUE",
+        {},
+        check=check_params,
+        kind=dict,
+        flags=("-p", "--param"),
+        metavar="KEY=VALUE",
         panel="params",
-        help='extra body fields sent with every request, e.g. `{"seed": 7}`; a call\'s `-p` adds to them')
+        help='extra body fields sent with every request, e.g. `{"seed": 7}`; a call\'s `-p` adds to them',
+    )
     timeout: float = setting(
-        DEFAULT_TIMEOUT, check=float_range("timeout", 0.1, 3600), flags=("--timeout",),
-        metavar="SECONDS", default_text="`180`", help="seconds per request")
+        DEFAULT_TIMEOUT,
+        check=float_range("timeout", 0.1, 3600),
+        flags=("--timeout",),
+        metavar="SECONDS",
+        default_text="`180`",
+        help="seconds per request",
+    )
     max_retries: int = setting(
-        3, check=int_range("max_retries", 0, 10),
-        help="retries on 429/502/503/504 and on connection failures (0-10)")
+        3,
+        check=int_range("max_retries", 0, 10),
+        help="retries on 429/502/503/504 and on connection failures (0-10)",
+    )
     concurrency: int = setting(8, check=int_range("concurrency", 1, 64), help="parallel requests (1-64)")
     display_max_px: int = setting(
-        512, check=check_display_px,
-        help="longest side of inline thumbnails; `0` embeds full resolution")
+        512, check=check_display_px, help="longest side of inline thumbnails; `0` embeds full resolution"
+    )
     store_dir: str | None = setting(
-        None, check=check_path, kind=str, env="MESHIMG_STORE_DIR", default_text="per-user data folder",
-        help="where generated images are kept (see [Store](#store-cache-and-replay))")
+        None,
+        check=check_path,
+        kind=str,
+        env="MESHIMG_STORE_DIR",
+        default_text="per-user data folder",
+        help="where generated images are kept (see [Store](#store-cache-and-replay))",
+    )
     cache: str = setting(
-        "off", check=choice("cache", CACHE_MODES), choices=CACHE_MODES, env="MESHIMG_CACHE",
-        help="`off`, `on` (reuse identical requests from the store), `replay` (never call the API)")
+        "off",
+        check=choice("cache", CACHE_MODES),
+        choices=CACHE_MODES,
+        env="MESHIMG_CACHE",
+        help="`off`, `on` (reuse identical requests from the store), `replay` (never call the API)",
+    )
 
-    def __init__(self, api_key: ApiKey | None, values: Mapping[str, Any],
-                 sources: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, api_key: ApiKey | None, values: Mapping[str, Any], sources: Mapping[str, str] | None = None
+    ) -> None:
         self.api_key = api_key
         self._values = {name: values.get(name, DEFAULTS[name]) for name in SETTING_NAMES}
         self.sources: Mapping[str, str] = dict(sources or {})
@@ -252,8 +318,7 @@ class Settings:
         return dict(self._values)
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Settings) and other._values == self._values
-                and other.api_key == self.api_key)
+        return isinstance(other, Settings) and other._values == self._values and other.api_key == self.api_key
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -100,8 +100,9 @@ class Store:
         target = folder / f"{stem}.{image.extension}"
         stored = replace(image, path=target)
         atomic_write(target, image.data)
-        sidecar = sidecar_for(image, version=SIDECAR_VERSION, base_url=public_url(base_url),
-                              stored_at=time.time())
+        sidecar = sidecar_for(
+            image, version=SIDECAR_VERSION, base_url=public_url(base_url), stored_at=time.time()
+        )
         try:
             atomic_write(folder / f"{stem}.json", json_bytes(sidecar))
         except BaseException:
@@ -115,8 +116,9 @@ class Store:
         paths = [im.path.relative_to(self.root).as_posix() for im in images if im.path is not None]
         if not paths:
             return
-        entry = json_bytes({"model": request.model, "prompt": request.prompt, "images": paths,
-                             "time": time.time()})
+        entry = json_bytes(
+            {"model": request.model, "prompt": request.prompt, "images": paths, "time": time.time()}
+        )
         # No fsync for the index (half the store's fsyncs per request): the image and its
         # sidecar are already durable, and an index entry lost in a crash is only a cache miss.
         for with_host in (True, False):
@@ -125,8 +127,9 @@ class Store:
 
     # -- reading ------------------------------------------------------------
 
-    def lookup(self, request: ImageRequest, base_url: str, *, any_host: bool = False
-               ) -> list[GeneratedImage] | None:
+    def lookup(
+        self, request: ImageRequest, base_url: str, *, any_host: bool = False
+    ) -> list[GeneratedImage] | None:
         """The stored images for `request`, or None; `any_host` also accepts other base URLs."""
         keys = [cache_key(request, base_url)]
         if any_host:
@@ -140,8 +143,7 @@ class Store:
                 continue
             if not images:
                 continue
-            return [replace(im, row=request.row, index=i, cached=True)
-                    for i, im in enumerate(images)]
+            return [replace(im, row=request.row, index=i, cached=True) for i, im in enumerate(images)]
         return None
 
     def _inside(self, relative: str) -> Path:
@@ -160,10 +162,18 @@ class Store:
         if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
             raise ValueError(f"{path} does not match its sidecar's sha256")
         return GeneratedImage(
-            data=data, mime_type=meta["mime_type"], width=meta["width"], height=meta["height"],
-            prompt=meta["prompt"], model=meta["model"], revised_prompt=meta.get("revised_prompt"),
-            request_id=meta.get("request_id"), created=meta.get("created"), path=path,
-            params=meta.get("params") or {}, index=meta.get("index", 0),
+            data=data,
+            mime_type=meta["mime_type"],
+            width=meta["width"],
+            height=meta["height"],
+            prompt=meta["prompt"],
+            model=meta["model"],
+            revised_prompt=meta.get("revised_prompt"),
+            request_id=meta.get("request_id"),
+            created=meta.get("created"),
+            path=path,
+            params=meta.get("params") or {},
+            index=meta.get("index", 0),
         )
 
     def sidecars(self) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -192,8 +202,9 @@ class Store:
             for _, _, path, meta in found:
                 yield path, meta
 
-    def history(self, n: int | None = 20, *, text: str | None = None, model: str | None = None
-                ) -> list[GeneratedImage]:
+    def history(
+        self, n: int | None = 20, *, text: str | None = None, model: str | None = None
+    ) -> list[GeneratedImage]:
         """The newest `n` stored images (all with None), filtered by prompt text and model.
 
         Both filters are case-insensitive substrings; `text` also matches the revised prompt.

@@ -13,11 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.utils.process import arg_split
-
 from ..core.kv import parse_pair, unquote
 from ..core.settings import Setting, flagged
+from .typed_ipython import arg_split, argument, magic_arguments
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,8 +34,7 @@ CALL_FLAGS: tuple[Flag, ...] = (
     Flag(("-o", "--out"), "out", "Also bind the result to VAR.", {"metavar": "VAR"}),
     Flag(("--save",), "save", "Also write the images (+ JSON sidecars) to DIR.", {"metavar": "DIR"}),
     Flag(("--fresh",), "fresh", "Bypass the cache for this call.", {"action": "store_true"}),
-    Flag(("--no-display",), "no_display", "Don't display; just return / bind.",
-         {"action": "store_true"}),
+    Flag(("--no-display",), "no_display", "Don't display; just return / bind.", {"action": "store_true"}),
     Flag(("--raw",), "raw", "No {name} interpolation of the prompt.", {"action": "store_true"}),
 )
 # Call options the core takes (the rest shape how the magic shows and binds).
@@ -47,22 +44,28 @@ _CORE_CALL_OPTIONS = ("save", "fresh")
 def _setting_argument(s: Setting) -> Callable[[F], F]:
     text = s.help.replace("`", "")
     if s.kind is bool:
-        return argument(*s.flags, dest=s.name, action="store_true", help=text)  # type: ignore[no-any-return]
+        return argument(*s.flags, dest=s.name, action="store_true", help=text)
     if s.kind is dict:
-        return argument(*s.flags, dest=s.name, action="append", metavar=s.metavar,  # type: ignore[no-any-return]
-                        help=text + " (repeatable; VALUE is JSON if it parses, else a string)")
-    return argument(*s.flags, dest=s.name, metavar=s.metavar, help=text)  # type: ignore[no-any-return]
+        return argument(
+            *s.flags,
+            dest=s.name,
+            action="append",
+            metavar=s.metavar,
+            help=text + " (repeatable; VALUE is JSON if it parses, else a string)",
+        )
+    return argument(*s.flags, dest=s.name, metavar=s.metavar, help=text)
 
 
 def meshimg_arguments(func: F) -> F:
     """Decorate the magic with every setting flag, `CALL_FLAGS` and the line prompt."""
     decorators: list[Callable[[F], F]] = [_setting_argument(s) for s in flagged()]
     decorators += [argument(*f.names, dest=f.dest, help=f.help, **f.kwargs) for f in CALL_FLAGS]
-    decorators.append(argument("prompt", nargs="*",
-                               help="(line magic) the prompt; the cell body for %%%%meshimg."))
+    decorators.append(
+        argument("prompt", nargs="*", help="(line magic) the prompt; the cell body for %%%%meshimg.")
+    )
     for decorate in reversed(decorators):
         func = decorate(func)
-    return magic_arguments()(func)  # type: ignore[no-any-return]
+    return magic_arguments()(func)
 
 
 def options_from_args(args: Any) -> dict[str, Any]:
@@ -115,19 +118,19 @@ def split_line(line: str, parser: Any) -> tuple[list[str], str]:
             break
         token = match.group(1)
         if token == "--":
-            rest = rest[match.end():]
+            rest = rest[match.end() :]
             break
         if not token.startswith("-") or len(token) == 1 or token[1].isdigit():
             break
         action, name = _action_for(parser, token)
         argv.append(token)
-        rest = rest[match.end():]
+        rest = rest[match.end() :]
         takes_value = action is not None and action.nargs != 0
         if takes_value and "=" not in token and token == name:
             value = _TOKEN.match(rest)
             if value:
                 argv.append(unquote(value.group(1)))
-                rest = rest[value.end():]
+                rest = rest[value.end() :]
     prompt = rest.strip()
     if prompt[:1] in ("'", '"') and prompt[0] not in prompt[1:-1]:
         prompt = unquote(prompt)  # %meshimg "A paper boat": the quotes are not the prompt's
@@ -140,4 +143,4 @@ def shell_split(line: str) -> list[str]:
     So `--save "my dir"` means `my dir` (parse_argstring would keep the quotes), while
     quotes inside a word survive: `-p meta={"a":1}` still passes JSON. Same rule as `%meshimg`.
     """
-    return [unquote(word) for word in arg_split(line, posix=False)]
+    return [unquote(word) for word in arg_split(line)]

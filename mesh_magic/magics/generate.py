@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, magics_class
 
 from ..core.errors import InvalidOptionError, MeshImageError
 from ..core.generate import Plan, new_progress, plan, raise_total_failure, run
 from ..core.prompt import prepare_prompts
 from ..core.results import ImageResult
 from .args import meshimg_arguments, options_from_args, shell_split, split_line
+from .typed_ipython import line_cell_magic, parser_of
 
 
 @magics_class
@@ -25,6 +26,12 @@ class GenerateMagics(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self._quiet: set[int] = set()
+
+    @property
+    def _namespace(self) -> dict[str, Any]:
+        assert self.shell is not None, "magics are registered with a shell"
+        namespace: dict[str, Any] = self.shell.user_ns
+        return namespace
 
     @meshimg_arguments
     @line_cell_magic
@@ -37,17 +44,17 @@ class GenerateMagics(Magics):
         args, text = self._parse(line, cell)
         try:
             options = options_from_args(args)
-            prompts = prepare_prompts(text, self.shell.user_ns, raw=args.raw)
+            prompts = prepare_prompts(text, self._namespace, raw=args.raw)
             call = plan(prompts, options)
         except InvalidOptionError as exc:
             raise UsageError(str(exc)) from None
         result = self._run(call, display=not args.no_display)
         if args.out:
-            self.shell.user_ns[args.out] = result
+            self._namespace[args.out] = result
         return result
 
     def _parse(self, line: str, cell: str | None) -> tuple[Any, str]:
-        parser = self.meshimg.parser
+        parser = parser_of(self.meshimg)
         try:
             if cell is None:
                 argv, text = split_line(line, parser)

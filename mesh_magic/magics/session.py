@@ -7,8 +7,7 @@ import warnings
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic import Magics, magics_class
 
 from ..core import config as _config
 from ..core.catalog import image_models
@@ -18,6 +17,7 @@ from ..core.kv import parse_value, split_pair, unquote
 from ..core.settings import BY_NAME, SETTING_NAMES
 from ..render.tables import ConfigTable, ModelTable
 from .args import shell_split
+from .typed_ipython import argument, line_magic, magic_arguments, parser_of
 
 _FLAG_RE = re.compile(r"(?<!\S)--[A-Za-z][\w-]*(?!\S)")
 # One KEY=VALUE: VALUE is a quoted string, a JSON object/array (spaces allowed), or one word.
@@ -39,7 +39,7 @@ def split_assignments(text: str) -> list[str]:
         else:
             items.append(rest.split(None, 1)[0])  # parse_assignment says what is wrong
             break
-        rest = rest[match.end():].strip()
+        rest = rest[match.end() :].strip()
     return items
 
 
@@ -69,7 +69,7 @@ class SessionMagics(Magics):
         """Show the effective config (key masked, with sources), or set session values."""
         # Flags go to argparse; KEY=VALUE pairs are read from the line itself, so a
         # value may hold spaces: params={"seed": 7}, store_dir='/tmp/my store'.
-        args = self.meshimg_config.parser.parse_args(_FLAG_RE.findall(line))
+        args = parser_of(self.meshimg_config).parse_args(_FLAG_RE.findall(line))
         assignments = split_assignments(_FLAG_RE.sub(" ", line))
         try:
             if args.reset:
@@ -109,14 +109,18 @@ class SessionMagics(Magics):
     @line_magic
     def meshimg_panel(self, line: str) -> Any:
         """Show the widget panel (same as mesh_magic.panel())."""
-        import mesh_magic
+        from mesh_magic import panel
 
-        return mesh_magic.panel()
+        return panel()
 
     @magic_arguments()
     @argument("-m", "--model", help="Only images of models whose id contains MODEL.")
-    @argument("words", nargs="*", metavar="[N] [TEXT]",
-              help="How many images (default 20), then text to find in the prompts.")
+    @argument(
+        "words",
+        nargs="*",
+        metavar="[N] [TEXT]",
+        help="How many images (default 20), then text to find in the prompts.",
+    )
     @line_magic
     def meshimg_history(self, line: str) -> Any:
         """The last N stored images (default 20), newest first, as a grid with prompts.
@@ -124,7 +128,7 @@ class SessionMagics(Magics):
         Reads the store (store_dir / MESHIMG_STORE_DIR), so earlier sessions show too.
         %meshimg_history 10 --model google/imagen-4 cat
         """
-        parser = self.meshimg_history.parser
+        parser = parser_of(self.meshimg_history)
         try:
             args = parser.parse_intermixed_args(shell_split(line))  # fox's: no quote error
         except ValueError as exc:  # unbalanced quotes
@@ -132,7 +136,6 @@ class SessionMagics(Magics):
         words = list(args.words)
         n = int(words.pop(0)) if words and words[0].isdigit() else None
         try:
-            return load_history(_config.resolve(), n, text=" ".join(words) or None,
-                                model=args.model or None)
+            return load_history(_config.resolve(), n, text=" ".join(words) or None, model=args.model or None)
         except InvalidOptionError as exc:
             raise UsageError(str(exc)) from None

@@ -23,8 +23,7 @@ MIME_METADATA_KEY = "mesh_magic"
 
 _GRID_STYLE = "display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;margin:4px 0 10px 0"
 _TILE_STYLE = (
-    "margin:0;padding:6px;border:1px solid rgba(128,128,128,.35);border-radius:6px;"
-    f"font:12px/1.35 {FONT};"
+    f"margin:0;padding:6px;border:1px solid rgba(128,128,128,.35);border-radius:6px;font:12px/1.35 {FONT};"
 )
 # Models share the width equally, so a comparison stays side by side on any screen.
 _COMPARE_STYLE = "display:grid;gap:18px;align-items:start;grid-template-columns:repeat({n},minmax(0,1fr))"
@@ -101,9 +100,7 @@ def result_html(result: ImageResult, max_px: int | None = None) -> str:
     for note in result.notes:
         parts.append(f'<div style="opacity:.75;font-size:12px">ℹ {html.escape(note)}</div>')
     if result.interrupted:
-        parts.append(
-            '<div style="color:#b9770e;font-weight:600">Interrupted: showing what arrived.</div>'
-        )
+        parts.append('<div style="color:#b9770e;font-weight:600">Interrupted: showing what arrived.</div>')
     by_prompt: dict[str, list[int]] = {}
     for key in _row_keys(result):
         by_prompt.setdefault(_row_label(result, key)[0], []).append(key)
@@ -144,12 +141,16 @@ def result_metadata(result: ImageResult) -> dict[str, Any]:
         MIME_METADATA_KEY: {
             "rows": [{"prompt": p, "model": m} for p, m in result.rows],
             "images": [
-                {k: v for k, v in im.metadata().items() if k != "prompt"} | {"row": im.row}
-                for im in result
+                {k: v for k, v in im.metadata().items() if k != "prompt"} | {"row": im.row} for im in result
             ],
             "errors": [
-                {"row": e.row, "model": e.model, "message": e.error.message,
-                 "status": e.error.status, "request_id": e.error.request_id}
+                {
+                    "row": e.row,
+                    "model": e.model,
+                    "message": e.error.message,
+                    "status": e.error.status,
+                    "request_id": e.error.request_id,
+                }
                 for e in result.errors
             ],
             "request_ids": result.request_ids,
@@ -164,6 +165,11 @@ def render_result(result: ImageResult) -> tuple[dict[str, str], dict[str, Any]]:
         head = f'<div style="font:600 13px/1.4 {FONT}">{html.escape(result.heading())}</div>'
         if not len(result):
             return {"text/html": head, "text/plain": result.heading()}, metadata
-        return ({"text/html": head + result_html(result),
-                 "text/plain": result.heading() + "\n" + result_text(result)}, metadata)
+        return (
+            {
+                "text/html": head + result_html(result),
+                "text/plain": result.heading() + "\n" + result_text(result),
+            },
+            metadata,
+        )
     return {"text/html": result_html(result), "text/plain": result_text(result)}, metadata

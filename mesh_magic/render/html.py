@@ -18,9 +18,14 @@ def html_table(head: list[str], rows: list[list[str]], right: int | None = None)
     """Cells left-aligned (JupyterLab, Notebook 7 and nbconvert right-align them by default)."""
 
     def tr(tag: str, cells: list[str]) -> str:
-        return "<tr>" + "".join(
-            f"<{tag} style='text-align:{'right' if col == right else 'left'}'>{text}</{tag}>"
-            for col, text in enumerate(cells)) + "</tr>"
+        return (
+            "<tr>"
+            + "".join(
+                f"<{tag} style='text-align:{'right' if col == right else 'left'}'>{text}</{tag}>"
+                for col, text in enumerate(cells)
+            )
+            + "</tr>"
+        )
 
     return "<table>" + tr("th", head) + "".join(tr("td", row) for row in rows) + "</table>"
 

@@ -51,8 +51,10 @@ def _row(item: ItemProgress) -> str:
     if found:
         data, mime = found
         b64 = base64.b64encode(data).decode("ascii")
-        thumb = (f'<img src="data:{mime};base64,{b64}" data-partial-index="{item.partial_index}" '
-                 'style="height:64px;vertical-align:middle;border-radius:3px">')
+        thumb = (
+            f'<img src="data:{mime};base64,{b64}" data-partial-index="{item.partial_index}" '
+            'style="height:64px;vertical-align:middle;border-radius:3px">'
+        )
     return (
         f"<tr><td>{_ICONS.get(item.status, '')}</td><td><code>{html.escape(item.model)}</code>"
         f"</td><td>{html.escape(item.prompt[:60])}</td><td>{item.images}/{item.n}</td>"
@@ -68,10 +70,7 @@ def progress_html(progress: CallProgress, total_images: int, *, compact: bool = 
         f"<b>Generating</b> {finished}/{total} requests · {counts['images']}/{total_images} images"
         f" · {counts['failed']} failed · {progress.elapsed:.1f} s{html.escape(progress.rate_note())}"
     )
-    bar = (
-        f'<progress value="{finished}" max="{total}" style="width:320px;vertical-align:middle">'
-        "</progress> "
-    )
+    bar = f'<progress value="{finished}" max="{total}" style="width:320px;vertical-align:middle"></progress> '
     if compact or total > _TABLE_LIMIT:
         shown = [i for i in progress.items if i.status in ("running", "failed") or i.partial]
         rows = [_row(item) for item in shown[:_TABLE_LIMIT]]
@@ -126,9 +125,7 @@ class ProgressDisplay:
         # A new partial image shows at once (streams want to be watched), the rest is paced.
         partials = [id(item.partial) for item in progress.items if item.partial is not None]
         fresh_partial = partials != self._partials
-        if not fresh_partial and (
-            progress.elapsed < self.show_after or now - self._last < _MIN_INTERVAL
-        ):
+        if not fresh_partial and (progress.elapsed < self.show_after or now - self._last < _MIN_INTERVAL):
             return
         self._partials = partials
         self._last = now
@@ -179,8 +176,10 @@ class ProgressDisplay:
         )
         gate = progress.limit if progress else None
         if gate is not None and gate.throttles:
-            text += (f" Rate limited {gate.throttles}x: concurrency went down to {gate.lowest} "
-                     f"of {gate.ceiling}, back to {gate.limit} at the end.")
+            text += (
+                f" Rate limited {gate.throttles}x: concurrency went down to {gate.lowest} "
+                f"of {gate.ceiling}, back to {gate.limit} at the end."
+            )
         text += "".join(f" {note}" for note in result.notes)
         if self._wrote_line:
             sys.stderr.write("\r" + text + "\n")

@@ -16,8 +16,11 @@ class ConfigTable:
 
     def __init__(self, settings: Settings) -> None:
         self.rows: list[tuple[str, str, str]] = [
-            ("api_key", mask_key(settings.api_key.reveal() if settings.api_key else None),
-             settings.sources.get("api_key", ""))
+            (
+                "api_key",
+                mask_key(settings.api_key.reveal() if settings.api_key else None),
+                settings.sources.get("api_key", ""),
+            )
         ]
         for s in SETTINGS:
             value = getattr(settings, s.name)
@@ -29,8 +32,14 @@ class ConfigTable:
         return "\n".join(f"{k.ljust(width)}  {v}  ({s})" for k, v, s in self.rows)
 
     def _repr_html_(self) -> str:
-        rows = [[f"<code>{html.escape(k)}</code>", html.escape(v),
-                 f"<span style='opacity:.7'>{html.escape(s)}</span>"] for k, v, s in self.rows]
+        rows = [
+            [
+                f"<code>{html.escape(k)}</code>",
+                html.escape(v),
+                f"<span style='opacity:.7'>{html.escape(s)}</span>",
+            ]
+            for k, v, s in self.rows
+        ]
         return html_table(["setting", "value", "from"], rows)
 
 
@@ -56,6 +65,5 @@ class ModelTable:
     def _repr_html_(self) -> str:
         if not self.rows:
             return f"<i>{html.escape(repr(self))}</i>"
-        rows = [[f"<code>{html.escape(i)}</code>", html.escape(n), self._price(p)]
-                for i, n, p in self.rows]
+        rows = [[f"<code>{html.escape(i)}</code>", html.escape(n), self._price(p)] for i, n, p in self.rows]
         return html_table(["model", "name", "price / image"], rows, right=2)

@@ -22,26 +22,31 @@ def _is_loopback(host: str) -> bool:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mesh_magic.server",
-        description="Serve a local MeshAPI-compatible API (offline preview images).")
+        description="Serve a local MeshAPI-compatible API (offline preview images).",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any)")
-    parser.add_argument("--api-key", default=None,
-                        help="key clients must send (default: $MESHAPI_API_KEY; "
-                             "if neither is set, any key is accepted)")
-    parser.add_argument("--latency", type=float, default=0.0,
-                        help="simulated seconds of work per generation")
-    parser.add_argument("--image-host", default=None,
-                        help="host name for url-format image links, e.g. localhost")
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a --host other than loopback")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="key clients must send (default: $MESHAPI_API_KEY; if neither is set, any key is accepted)",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="simulated seconds of work per generation")
+    parser.add_argument(
+        "--image-host", default=None, help="host name for url-format image links, e.g. localhost"
+    )
+    parser.add_argument("--allow-remote", action="store_true", help="allow a --host other than loopback")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not _is_loopback(args.host) and not args.allow_remote:
-        print(f"refusing to listen on {args.host!r}: it is not loopback and this server has "
-              "no real security (pass --allow-remote to insist)", file=sys.stderr)
+        print(
+            f"refusing to listen on {args.host!r}: it is not loopback and this server has "
+            "no real security (pass --allow-remote to insist)",
+            file=sys.stderr,
+        )
         return 2
     api_key = args.api_key or os.environ.get("MESHAPI_API_KEY") or None
 
@@ -62,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     image_base = f"http://{args.image_host}:{port}" if args.image_host else None
     app = create_app(api_key=api_key, latency=args.latency, image_base_url=image_base)
-    print(f"MeshAPI-compatible server on http://{shown_host}:{port} "
-          f"(key check: {'on' if api_key else 'off'})", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=1)
+    print(
+        f"MeshAPI-compatible server on http://{shown_host}:{port} (key check: {'on' if api_key else 'off'})",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:

@@ -30,15 +30,21 @@ from ._state import MeshState, RecordedRequest
 
 
 def _request_id(request: Request) -> str:
-    return request.scope[REQUEST_ID_KEY]
+    return str(request.scope[REQUEST_ID_KEY])
 
 
 def _fault(request: Request) -> Fault | None:
     return request.scope.get(FAULT_KEY)
 
 
-def _mesh_error(request: Request, status: int, code: str, message: str,
-                details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def _mesh_error(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = mesh_envelope(code, message, _request_id(request), details=details)
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -56,8 +62,13 @@ class _Routes:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip() == key:
             return None
-        return _mesh_error(request, 401, "invalid_api_key", "Missing or invalid API key",
-                           headers={"WWW-Authenticate": "Bearer"})
+        return _mesh_error(
+            request,
+            401,
+            "invalid_api_key",
+            "Missing or invalid API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     def _base_url(self, request: Request) -> str:
         return self.state.image_base_url or str(request.base_url).rstrip("/")
@@ -75,16 +86,24 @@ class _Routes:
         fault = _fault(request)
         openai_style = uses_openai_stream(gen.model)
         maker = ImageMaker(
-            gen, label="OFFLINE PREVIEW" if self.state.offline else "TEST SERVER PREVIEW",
-            file_base_url=self._base_url(request), store=self.state.images,
-            force_b64=gen.stream and openai_style)
-        message = (fault.message if fault and fault.message
-                   else "The upstream provider failed while generating the image.")
+            gen,
+            label="OFFLINE PREVIEW" if self.state.offline else "TEST SERVER PREVIEW",
+            file_base_url=self._base_url(request),
+            store=self.state.images,
+            force_b64=gen.stream and openai_style,
+        )
+        message = (
+            fault.message
+            if fault and fault.message
+            else "The upstream provider failed while generating the image."
+        )
         if gen.stream:
             stream = (openai_stream if openai_style else mesh_stream)(
-                maker, self.state.latency, fault, message)
-            return StreamingResponse(stream, media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
+                maker, self.state.latency, fault, message
+            )
+            return StreamingResponse(
+                stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            )
         await anyio.sleep(self.state.latency)
         items = await maker.items(fault)
         return JSONResponse(maker.body(items, fault))
@@ -94,8 +113,7 @@ class _Routes:
         if denied is not None:
             return denied
         wanted = request.query_params.get("type")
-        listed = [dict(m) for m in MODELS
-                  if wanted is None or wanted in m.get("output_modalities", ())]
+        listed = [dict(m) for m in MODELS if wanted is None or wanted in m.get("output_modalities", ())]
         return JSONResponse(listed)
 
     async def file(self, request: Request) -> Response:
@@ -105,8 +123,7 @@ class _Routes:
         kind = fault.kind if fault else None
         if kind == "redirect":
             # By default to an alias of the same image, so following it still works.
-            target = (fault.location if fault and fault.location
-                      else f"{self._base_url(request)}/cdn/{name}")
+            target = fault.location if fault and fault.location else f"{self._base_url(request)}/cdn/{name}"
             return RedirectResponse(target, status_code=302)
         if kind == "not_image":
             return Response(_images.not_an_image(), media_type="image/png")
@@ -122,8 +139,9 @@ class _Routes:
 
     def _serve_file(self, request: Request, stored: tuple[bytes, str, str] | None) -> Response:
         if stored is None:
-            return _mesh_error(request, 404, "file_not_found",
-                               "This image link has expired or never existed.")
+            return _mesh_error(
+                request, 404, "file_not_found", "This image link has expired or never existed."
+            )
         data, mime, _ = stored
         return Response(data, media_type=mime, headers={"Cache-Control": "private, max-age=3600"})
 
@@ -157,8 +175,7 @@ class _Routes:
         try:
             latency = float(loads(await request.body())["latency"])
         except (ValueError, TypeError, KeyError) as exc:
-            return _mesh_error(request, 400, "invalid_latency",
-                               f'expected {{"latency": seconds}}: {exc}')
+            return _mesh_error(request, 400, "invalid_latency", f'expected {{"latency": seconds}}: {exc}')
         self.state.latency = max(0.0, latency)
         return JSONResponse({"latency": self.state.latency})
 
@@ -166,8 +183,7 @@ class _Routes:
 async def _http_error(request: Request, exc: Exception) -> Response:
     # FastAPI's shape for unknown paths and methods, as the real service answers them.
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                        headers=exc.headers)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 class MeshApp:
@@ -219,10 +235,14 @@ class MeshApp:
         self.state_log.reset()
 
 
-def create_app(*, api_key: str | None = None, latency: float = 0.0,
-               image_base_url: str | None = None, offline: bool = False) -> MeshApp:
+def create_app(
+    *,
+    api_key: str | None = None,
+    latency: float = 0.0,
+    image_base_url: str | None = None,
+    offline: bool = False,
+) -> MeshApp:
     """A MeshAPI-compatible ASGI app; api_key None accepts any or no Authorization."""
     quiet_injected_resets()
-    state = MeshState(api_key=api_key, latency=latency, image_base_url=image_base_url,
-                      offline=offline)
+    state = MeshState(api_key=api_key, latency=latency, image_base_url=image_base_url, offline=offline)
     return MeshApp(state)

@@ -8,11 +8,26 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-FAULT_KINDS = frozenset({
-    "status", "latency", "slow_body", "malformed_json", "non_json", "empty_data",
-    "missing_fields", "corrupt_b64", "not_image", "truncated_image", "huge_image",
-    "huge_body", "reset", "stream_break", "stream_error", "redirect",
-})
+FAULT_KINDS = frozenset(
+    {
+        "status",
+        "latency",
+        "slow_body",
+        "malformed_json",
+        "non_json",
+        "empty_data",
+        "missing_fields",
+        "corrupt_b64",
+        "not_image",
+        "truncated_image",
+        "huge_image",
+        "huge_body",
+        "reset",
+        "stream_break",
+        "stream_error",
+        "redirect",
+    }
+)
 
 # Only a streamed generation can break mid-stream; elsewhere these kinds don't match.
 _STREAM_ONLY = frozenset({"stream_break", "stream_error"})
@@ -102,8 +117,7 @@ class FaultPlan:
                     continue
                 if fault.kind in _STREAM_ONLY and not stream:
                     continue
-                if (fault.probability < 1.0
-                        and self._rngs[id(fault)].random() >= fault.probability):
+                if fault.probability < 1.0 and self._rngs[id(fault)].random() >= fault.probability:
                     continue
                 if fault.times > 0:
                     fault.times -= 1

@@ -100,8 +100,7 @@ def _shift(color: Color, hue: float, light: float) -> Color:
 
 
 def _mix(a: Color, b: Color, t: float) -> Color:
-    return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t),
-            round(a[2] + (b[2] - a[2]) * t))
+    return (round(a[0] + (b[0] - a[0]) * t), round(a[1] + (b[1] - a[1]) * t), round(a[2] + (b[2] - a[2]) * t))
 
 
 def _vertical_gradient(size: tuple[int, int], top: Color, bottom: Color) -> PILImage.Image:
@@ -122,24 +121,23 @@ def _sky(size: tuple[int, int], pal: tuple[Color, ...], horizon: float) -> PILIm
     return sky
 
 
-def _glow(img: PILImage.Image, center: tuple[float, float], radius: float, color: Color,
-          strength: float) -> None:
+def _glow(
+    img: PILImage.Image, center: tuple[float, float], radius: float, color: Color, strength: float
+) -> None:
     from PIL import Image
 
     d = max(2, int(radius * 2))
     # radial_gradient holds the distance from the centre (128 at the edge midpoints):
     # fading to 0 by that distance leaves no visible square around the disc.
     mask = Image.radial_gradient("L").point(
-        lambda v: int(min(255.0, (max(0, 128 - v) / 128) ** 2 * 255 * strength)))
+        lambda v: int(min(255.0, (max(0, 128 - v) / 128) ** 2 * 255 * strength))
+    )
     mask = mask.resize((d, d), Image.Resampling.BILINEAR)
-    img.paste(Image.new("RGB", (d, d), color), (int(center[0] - d / 2), int(center[1] - d / 2)),
-              mask)
+    img.paste(Image.new("RGB", (d, d), color), (int(center[0] - d / 2), int(center[1] - d / 2)), mask)
 
 
-def _ridge(rng: random.Random, w: int, h: int, base: float,
-           amp: float) -> list[tuple[float, float]]:
-    waves = [(rng.uniform(0.5, 4.0), rng.uniform(0, math.tau), rng.uniform(0.3, 1.0))
-             for _ in range(4)]
+def _ridge(rng: random.Random, w: int, h: int, base: float, amp: float) -> list[tuple[float, float]]:
+    waves = [(rng.uniform(0.5, 4.0), rng.uniform(0, math.tau), rng.uniform(0.3, 1.0)) for _ in range(4)]
     total = sum(a for _, _, a in waves)
     points = [(0.0, float(h))]
     steps = 48
@@ -151,8 +149,7 @@ def _ridge(rng: random.Random, w: int, h: int, base: float,
     return points
 
 
-def _mountains(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
-               horizon: float) -> None:
+def _mountains(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...], horizon: float) -> None:
     from PIL import ImageDraw
 
     w, h = img.size
@@ -166,8 +163,7 @@ def _mountains(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
         draw.polygon(_ridge(rng, w, h, base, 0.12 - layer * 0.025), fill=color)
 
 
-def _bubbles(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
-             horizon: float) -> None:
+def _bubbles(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...], horizon: float) -> None:
     from PIL import Image, ImageDraw, ImageFilter
 
     w, h = img.size
@@ -182,8 +178,7 @@ def _bubbles(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
     img.paste(layer, (0, 0), layer)
 
 
-def _waves(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
-           horizon: float) -> None:
+def _waves(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...], horizon: float) -> None:
     from PIL import ImageDraw
 
     w, h = img.size
@@ -195,8 +190,7 @@ def _waves(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
         draw.polygon(_ridge(rng, w, h, base, 0.04), fill=color)
 
 
-def _rings(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
-           horizon: float) -> None:
+def _rings(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...], horizon: float) -> None:
     from PIL import Image, ImageDraw, ImageFilter
 
     w, h = img.size
@@ -214,8 +208,7 @@ def _rings(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
     img.paste(layer, (0, 0), layer)
 
 
-def _grid(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
-          horizon: float) -> None:
+def _grid(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...], horizon: float) -> None:
     from PIL import ImageDraw
 
     w, h = img.size
@@ -228,8 +221,7 @@ def _grid(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
         draw.line((0, y, w, y), fill=line, width=1)
 
 
-def _sun_rays(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
-              horizon: float) -> None:
+def _sun_rays(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...], horizon: float) -> None:
     from PIL import Image, ImageDraw, ImageFilter
 
     w, h = img.size
@@ -240,8 +232,9 @@ def _sun_rays(img: PILImage.Image, rng: random.Random, pal: tuple[Color, ...],
         angle = rng.uniform(math.pi * 1.05, math.pi * 1.95)
         spread = rng.uniform(0.02, 0.06)
         far = 2 * max(w, h)
-        pts = [(cx, cy)] + [(cx + far * math.cos(angle + s), cy + far * math.sin(angle + s))
-                            for s in (-spread, spread)]
+        pts = [(cx, cy)] + [
+            (cx + far * math.cos(angle + s), cy + far * math.sin(angle + s)) for s in (-spread, spread)
+        ]
         draw.polygon(pts, fill=(*pal[3], 40))
     layer = layer.filter(ImageFilter.GaussianBlur(max(w, h) / 100))
     img.paste(layer, (0, 0), layer)
@@ -257,8 +250,9 @@ _MOTIFS = {
 }
 
 
-def _scene(prompt: str, model: str, seed: int | None, index: int, style_name: str,
-           size: tuple[int, int]) -> PILImage.Image:
+def _scene(
+    prompt: str, model: str, seed: int | None, index: int, style_name: str, size: tuple[int, int]
+) -> PILImage.Image:
     from PIL import Image, ImageChops, ImageFilter, ImageOps
 
     style = _STYLES.get(style_name, _STYLES["dusk"])
@@ -326,15 +320,30 @@ def _label(img: PILImage.Image, title: str, prompt: str) -> None:
     if band < 30 or not text:
         # Too small for two lines: the preview marker matters more than the prompt.
         font = _font(max(6, round(band * 0.55)))
-        draw.text((pad, h - band / 2), _fit(draw, title, font, w - 2 * pad), font=font,
-                  fill=(255, 255, 255), anchor="lm")
+        draw.text(
+            (pad, h - band / 2),
+            _fit(draw, title, font, w - 2 * pad),
+            font=font,
+            fill=(255, 255, 255),
+            anchor="lm",
+        )
         return
     title_font = _font(round(band * 0.28))
     prompt_font = _font(round(band * 0.34))
-    draw.text((pad, h - band + pad), _fit(draw, title, title_font, w - 2 * pad),
-              font=title_font, fill=(255, 214, 102), anchor="lt")
-    draw.text((pad, h - pad), _fit(draw, text, prompt_font, w - 2 * pad), font=prompt_font,
-              fill=(255, 255, 255), anchor="lb")
+    draw.text(
+        (pad, h - band + pad),
+        _fit(draw, title, title_font, w - 2 * pad),
+        font=title_font,
+        fill=(255, 214, 102),
+        anchor="lt",
+    )
+    draw.text(
+        (pad, h - pad),
+        _fit(draw, text, prompt_font, w - 2 * pad),
+        font=prompt_font,
+        fill=(255, 255, 255),
+        anchor="lb",
+    )
 
 
 def encode(img: PILImage.Image, fmt: str) -> bytes:
@@ -352,8 +361,17 @@ def encode(img: PILImage.Image, fmt: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
-def render_preview(prompt: str, *, model: str, seed: int | None, index: int, width: int,
-                   height: int, fmt: str = "png", label: str = "OFFLINE PREVIEW") -> bytes:
+def render_preview(
+    prompt: str,
+    *,
+    model: str,
+    seed: int | None,
+    index: int,
+    width: int,
+    height: int,
+    fmt: str = "png",
+    label: str = "OFFLINE PREVIEW",
+) -> bytes:
     """A deterministic preview image for a prompt, encoded as `fmt` (png, jpeg or webp).
 
     The same (prompt, model, seed, index, size, fmt) always gives the same bytes; the
@@ -372,17 +390,31 @@ def render_preview(prompt: str, *, model: str, seed: int | None, index: int, wid
     return encode(img, fmt)
 
 
-def render_partial(prompt: str, *, model: str, seed: int | None, index: int, width: int,
-                   height: int, step: int, steps: int, label: str = "OFFLINE PREVIEW") -> bytes:
+def render_partial(
+    prompt: str,
+    *,
+    model: str,
+    seed: int | None,
+    index: int,
+    width: int,
+    height: int,
+    step: int,
+    steps: int,
+    label: str = "OFFLINE PREVIEW",
+) -> bytes:
     """An earlier, blurrier stage of render_preview's image, same size, as PNG."""
     from PIL import Image, ImageFilter
 
-    final = Image.open(io.BytesIO(render_preview(
-        prompt, model=model, seed=seed, index=index, width=width, height=height, label=label)))
+    final = Image.open(
+        io.BytesIO(
+            render_preview(
+                prompt, model=model, seed=seed, index=index, width=width, height=height, label=label
+            )
+        )
+    )
     # Later steps are sharper; the first one is little more than colour blobs.
     factor = 2 ** (steps - step + 2)
-    small = final.resize((max(1, width // factor), max(1, height // factor)),
-                         Image.Resampling.BOX)
+    small = final.resize((max(1, width // factor), max(1, height // factor)), Image.Resampling.BOX)
     img = small.resize((width, height), Image.Resampling.BILINEAR)
     img = img.filter(ImageFilter.GaussianBlur(max(1, factor // 4)))
     return encode(img.convert("RGB"), "png")
@@ -393,8 +425,7 @@ def not_an_image() -> bytes:
 
 
 def truncated_png() -> bytes:
-    data = render_preview("truncated", model="openai/gpt-image-1", seed=0, index=0,
-                          width=256, height=256)
+    data = render_preview("truncated", model="openai/gpt-image-1", seed=0, index=0, width=256, height=256)
     return data[: len(data) // 2]
 
 
@@ -419,5 +450,9 @@ def decompression_bomb(side: int = 40000) -> bytes:
     adler = ((raw_len % 65521) << 16) | 1
     stream = b"\x78\xda" + block * (side // rows_per_block) + rest + adler.to_bytes(4, "big")
     ihdr = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", stream)
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", stream)
+        + _png_chunk(b"IEND", b"")
+    )

@@ -106,12 +106,13 @@ class MeshMiddleware:
             model = parsed.get("model") if isinstance(parsed, dict) else None
             return model if isinstance(model, str) else DEFAULT_MODEL
         if path.startswith(FILES_PREFIX):
-            item = self.state.images.get(path[len(FILES_PREFIX):])
+            item = self.state.images.get(path[len(FILES_PREFIX) :])
             return item[2] if item else None
         return None
 
-    async def _run(self, scope: Scope, body: bytes, receive: Receive, send: Send,
-                   fault: Fault | None) -> None:
+    async def _run(
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, fault: Fault | None
+    ) -> None:
         if fault is not None and fault.kind == "reset":
             # Outside the task group below, so the error isn't wrapped in a group.
             await anyio.sleep(fault.delay)
@@ -156,8 +157,7 @@ class MeshMiddleware:
         except BaseException as exc:  # noqa: BLE001 - re-raised unwrapped
             raise _unwrap(exc) from None
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send,
-                      fault: Fault | None) -> None:
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, fault: Fault | None) -> None:
         if fault is None:
             await self.app(scope, receive, send)
             return
@@ -215,9 +215,12 @@ def _recorded(scope: Scope, parsed: Any) -> RecordedRequest:
         text = value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     return RecordedRequest(
-        method=scope["method"], path=scope["path"],
-        query=scope.get("query_string", b"").decode("latin-1"), headers=headers,
-        json=parsed, time=time.time(),
+        method=scope["method"],
+        path=scope["path"],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+        json=parsed,
+        time=time.time(),
     )
 
 
@@ -237,8 +240,7 @@ def _trickle(send: Send, duration: float) -> Send:
         step = -(-len(body) // pieces)
         for start in range(0, len(body), step):
             await anyio.sleep(duration / pieces)
-            await send({"type": "http.response.body", "body": body[start:start + step],
-                        "more_body": True})
+            await send({"type": "http.response.body", "body": body[start : start + step], "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     return trickling
@@ -249,9 +251,14 @@ async def _send_fault(send: Send, scope: Scope, fault: Fault) -> None:
     path: str = scope["path"]
     if fault.kind == "status":
         status = fault.status or 500
-        body, content_type = error_body(status, request_id, envelope=fault.envelope,
-                                        code=fault.code, message=fault.message,
-                                        retry_after=fault.retry_after)
+        body, content_type = error_body(
+            status,
+            request_id,
+            envelope=fault.envelope,
+            code=fault.code,
+            message=fault.message,
+            retry_after=fault.retry_after,
+        )
         headers = [("retry-after", fault.retry_after)] if fault.retry_after else []
         await send_response(send, status, body, content_type, headers)
     elif fault.kind == "malformed_json":
@@ -259,8 +266,9 @@ async def _send_fault(send: Send, scope: Scope, fault: Fault) -> None:
         await send_response(send, 200, body, "application/json")
     elif fault.kind == "non_json":
         if fault.envelope == "html" or path.startswith(FILES_PREFIX):
-            await send_response(send, 200, html_error_page(200).replace(
-                b"200 Error", b"Welcome to nginx!"), "text/html")
+            await send_response(
+                send, 200, html_error_page(200).replace(b"200 Error", b"Welcome to nginx!"), "text/html"
+            )
         else:
             await send_response(send, 200, b"OK", "text/plain")
     elif fault.kind == "huge_body":
@@ -269,10 +277,16 @@ async def _send_fault(send: Send, scope: Scope, fault: Fault) -> None:
 
 async def _send_huge(send: Send, size: int) -> None:
     # Chunked (no Content-Length), so only counting the bytes as they arrive catches it.
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "more_body": True,
-                "body": b'{"created": 1700000000, "data": [{"b64_json": "'})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send(
+        {
+            "type": "http.response.body",
+            "more_body": True,
+            "body": b'{"created": 1700000000, "data": [{"b64_json": "',
+        }
+    )
     chunk = b"A" * 65536
     sent = 0
     while sent < size:
@@ -289,6 +303,11 @@ async def _send_reset(send: Send, path: str) -> None:
         content_type = b"application/json"
         part = b'{"created": 1700000000, "data": [{"b64_json": "' + b"iVBORw0KGgo" * 40
     # Promise more than is sent, so the cut is a protocol error, not a short body.
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", content_type), (b"content-length", b"4096")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", content_type), (b"content-length", b"4096")],
+        }
+    )
     await send({"type": "http.response.body", "body": part, "more_body": True})

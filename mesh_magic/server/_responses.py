@@ -34,10 +34,18 @@ DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 _REASONS: dict[int, str] = {
-    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
-    404: "Not Found", 422: "Unprocessable Entity", 429: "Too Many Requests",
-    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 
@@ -84,8 +92,9 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def mesh_envelope(code: str, message: str, request_id: str, *, details: Any = None,
-                  retry_after: str | None = None) -> dict[str, Any]:
+def mesh_envelope(
+    code: str, message: str, request_id: str, *, details: Any = None, retry_after: str | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
@@ -108,14 +117,22 @@ def _as_seconds(retry_after: str | None) -> int | float | None:
 def html_error_page(status: int) -> bytes:
     title = f"{status} {_REASONS.get(status, 'Error')}"
     # What a reverse proxy in front of the API sends when it, not the app, answers.
-    return (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-            "</body>\r\n</html>\r\n").encode()
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
 
 
-def error_body(status: int, request_id: str, *, envelope: str | None = None,
-               code: str | None = None, message: str | None = None,
-               retry_after: str | None = None) -> tuple[bytes, str | None]:
+def error_body(
+    status: int,
+    request_id: str,
+    *,
+    envelope: str | None = None,
+    code: str | None = None,
+    message: str | None = None,
+    retry_after: str | None = None,
+) -> tuple[bytes, str | None]:
     """(body, content type) of an error in one of the shapes the real service uses."""
     default_code, default_message = DEFAULT_ERRORS.get(status, ("error", f"HTTP {status}"))
     code = code or default_code
@@ -134,8 +151,13 @@ def error_body(status: int, request_id: str, *, envelope: str | None = None,
     return b"", None
 
 
-async def send_response(send: Send, status: int, body: bytes, content_type: str | None,
-                        headers: list[tuple[str, str]] | None = None) -> None:
+async def send_response(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str | None,
+    headers: list[tuple[str, str]] | None = None,
+) -> None:
     raw = [(b"content-length", str(len(body)).encode())]
     if content_type:
         raw.append((b"content-type", content_type.encode()))

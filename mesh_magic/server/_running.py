@@ -40,8 +40,14 @@ class MeshServer:
     different host than the API, as a CDN would.
     """
 
-    def __init__(self, *, api_key: str | None = "rsk_test_0123456789abcdef",
-                 latency: float = 0.0, port: int = 0, image_host: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "rsk_test_0123456789abcdef",
+        latency: float = 0.0,
+        port: int = 0,
+        image_host: str | None = None,
+    ) -> None:
         self._requested_port = port
         self._image_host = image_host
         # Built up front so faults, latency and the log can be set before start().
@@ -69,12 +75,17 @@ class MeshServer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         if self._image_host:
             self.app.state_log.image_base_url = f"http://{self._image_host}:{self.port}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                log_config=None, lifespan="off", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            log_config=None,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
         self._server = _ThreadedUvicorn(config)
         self._socket = sock
-        self._thread = threading.Thread(target=self._serve, name=f"MeshServer:{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=f"MeshServer:{self.port}", daemon=True)
         self._thread.start()
         self._wait_started()
         return self
@@ -113,8 +124,9 @@ class MeshServer:
     def __enter__(self) -> MeshServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def __repr__(self) -> str:

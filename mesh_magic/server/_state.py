@@ -42,8 +42,7 @@ class ImageStore:
                 self._bytes -= len(old[0])
             self._items[name] = (data, mime_type, model)
             self._bytes += len(data)
-            while self._items and (len(self._items) > self._max_items
-                                   or self._bytes > self._max_bytes):
+            while self._items and (len(self._items) > self._max_items or self._bytes > self._max_bytes):
                 _, (evicted, _, _) = self._items.popitem(last=False)
                 self._bytes -= len(evicted)
 
@@ -64,8 +63,9 @@ class ImageStore:
 class MeshState:
     """Everything tests observe or steer on a running server; safe across threads."""
 
-    def __init__(self, *, api_key: str | None, latency: float, image_base_url: str | None,
-                 offline: bool) -> None:
+    def __init__(
+        self, *, api_key: str | None, latency: float, image_base_url: str | None, offline: bool
+    ) -> None:
         self.api_key = api_key
         self.latency = latency
         self.image_base_url = image_base_url.rstrip("/") if image_base_url else None
@@ -104,5 +104,8 @@ class MeshState:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"max_in_flight": self.max_in_flight, "in_flight": self.in_flight,
-                    "requests": len(self.requests)}
+            return {
+                "max_in_flight": self.max_in_flight,
+                "in_flight": self.in_flight,
+                "requests": len(self.requests),
+            }

@@ -96,28 +96,47 @@ class ImagePanel:
     def _build(self) -> None:
         self.prompt = widgets.Textarea(
             placeholder="Describe the image, e.g. A lighthouse on a cliff at dawn, watercolor",
-            rows=3, layout=widgets.Layout(width="auto"))
+            rows=3,
+            layout=widgets.Layout(width="auto"),
+        )
         self.model_note = widgets.HTML()
         self.generate_button = widgets.Button(
-            description="Generate", button_style="primary", icon="play",
-            tooltip="Send the request (disabled while one is in flight)")
+            description="Generate",
+            button_style="primary",
+            icon="play",
+            tooltip="Send the request (disabled while one is in flight)",
+        )
         self.cancel_button = widgets.Button(
-            description="Cancel", icon="stop", disabled=True,
-            tooltip="Stop the generation; keep the images that arrived")
+            description="Cancel",
+            icon="stop",
+            disabled=True,
+            tooltip="Stop the generation; keep the images that arrived",
+        )
         self.apply_button = widgets.Button(
-            description="Apply to session", icon="check",
-            tooltip="Make these values the session defaults (%%meshimg, generate())")
-        self.save_dir = widgets.Text(value=DEFAULT_SAVE_DIR, description="Save to",
-                                     style={"description_width": "initial"},
-                                     layout=widgets.Layout(width="260px"))
+            description="Apply to session",
+            icon="check",
+            tooltip="Make these values the session defaults (%%meshimg, generate())",
+        )
+        self.save_dir = widgets.Text(
+            value=DEFAULT_SAVE_DIR,
+            description="Save to",
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="260px"),
+        )
         self.status = widgets.HTML(value=status_html("Ready."))
         self.errors = widgets.HTML(value="")
         self._gallery = Gallery(self._save)
         self.gallery = self._gallery.box
-        for widget, name in ((self.prompt, "prompt"), (self.model_note, "model-note"),
-                             (self.generate_button, "generate"), (self.cancel_button, "cancel"),
-                             (self.apply_button, "apply"), (self.save_dir, "save-dir"),
-                             (self.status, "status"), (self.errors, "errors")):
+        for widget, name in (
+            (self.prompt, "prompt"),
+            (self.model_note, "model-note"),
+            (self.generate_button, "generate"),
+            (self.cancel_button, "cancel"),
+            (self.apply_button, "apply"),
+            (self.save_dir, "save-dir"),
+            (self.status, "status"),
+            (self.errors, "errors"),
+        ):
             widget.add_class(f"mesh-panel-{name}")
         self.generate_button.on_click(self._on_generate)
         self.cancel_button.on_click(self._on_cancel)
@@ -125,18 +144,29 @@ class ImagePanel:
         self.form.fields["model"].observe(lambda _: self._show_model_note(), names="value")
         self._show_model_note()
         self.root = widgets.VBox(
-            [widgets.HTML("<b>MeshAPI images</b>"), self.prompt, *self._rows(),
-             self.status, self.errors, self.gallery],
-            layout=widgets.Layout(width="100%", max_width="960px", grid_gap="4px"))
+            [
+                widgets.HTML("<b>MeshAPI images</b>"),
+                self.prompt,
+                *self._rows(),
+                self.status,
+                self.errors,
+                self.gallery,
+            ],
+            layout=widgets.Layout(width="100%", max_width="960px", grid_gap="4px"),
+        )
         self.root.add_class("mesh-panel")
 
     def _rows(self) -> list[widgets.Widget]:
-        row = widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="6px 12px",
-                             align_items="center", width="100%")
+        row = widgets.Layout(
+            display="flex", flex_flow="row wrap", grid_gap="6px 12px", align_items="center", width="100%"
+        )
         rows: list[widgets.Widget] = []
         for inputs in self.form.rows():
-            rows.append(inputs[0] if len(inputs) == 1 and inputs[0] is self.form.fields.get("params")
-                        else widgets.Box(inputs, layout=row))
+            rows.append(
+                inputs[0]
+                if len(inputs) == 1 and inputs[0] is self.form.fields.get("params")
+                else widgets.Box(inputs, layout=row)
+            )
             if self.form.fields.get("model") in inputs:
                 rows.append(self.model_note)
         buttons = [self.generate_button, self.cancel_button, self.apply_button, self.save_dir]
@@ -238,22 +268,26 @@ class ImagePanel:
             # Cancelling runs the done callback (`_finish`) right here, with what arrived.
             run.future.cancel()
 
-    def _outcome(self, run: _Run, future: concurrent.futures.Future[ImageResult]
-                 ) -> tuple[ImageResult, list[tuple[str | None, BaseException]]]:
+    def _outcome(
+        self, run: _Run, future: concurrent.futures.Future[ImageResult]
+    ) -> tuple[ImageResult, list[tuple[str | None, BaseException]]]:
         """The result of a finished run and the problems to show, with the status set."""
         elapsed = run.progress.elapsed
         if future.cancelled():
             result = run.progress.result(interrupted=True)
-            self._set_status(f"Cancelled after {elapsed:.1f} s: kept {len(result)} of "
-                             f"{run.call.total_images} images.", "warn")
+            self._set_status(
+                f"Cancelled after {elapsed:.1f} s: kept {len(result)} of {run.call.total_images} images.",
+                "warn",
+            )
             return result, []
         error = future.exception()
         if error is not None:
             self._set_status(f"Failed after {elapsed:.1f} s.", "error")
             return run.progress.result(interrupted=True), [(None, error)]
         result = future.result()
-        self._set_status(_done_text(result, run.call, elapsed),
-                         "error" if not len(result) and result.errors else "ok")
+        self._set_status(
+            _done_text(result, run.call, elapsed), "error" if not len(result) and result.errors else "ok"
+        )
         return result, []
 
     def _finish(self, run: _Run, future: concurrent.futures.Future[ImageResult]) -> None:
@@ -285,9 +319,11 @@ class ImagePanel:
             return
         self._last_status = now
         counts = run.progress.counts()
-        text = (f"Generating… {counts['images']}/{run.call.total_images} images · "
-                f"{counts['done'] + counts['failed']}/{len(run.progress.items)} requests · "
-                f"{run.progress.elapsed:.1f} s")
+        text = (
+            f"Generating… {counts['images']}/{run.call.total_images} images · "
+            f"{counts['done'] + counts['failed']}/{len(run.progress.items)} requests · "
+            f"{run.progress.elapsed:.1f} s"
+        )
         with self._lock:
             # Checked again under the lock: a Cancel on another thread may have just
             # finished this run, and its "Cancelled" must not be overwritten.
@@ -350,8 +386,8 @@ class ImagePanel:
         price = self._prices.get(self.form.fields["model"].value.strip())
         cost = f" · ${price:.3f} per image" if price is not None else ""
         self.model_note.value = (
-            f'<span style="font-size:11px;opacity:.7">{html.escape(self._models_state)}'
-            f"{cost}</span>")
+            f'<span style="font-size:11px;opacity:.7">{html.escape(self._models_state)}{cost}</span>'
+        )
 
 
 def panel(**defaults: Any) -> ImagePanel:
@@ -368,9 +404,11 @@ def _error_html(where: str | None, error: BaseException) -> str:
     hint = error.hint if isinstance(error, MeshImageError) else ""
     text = str(error) if isinstance(error, MeshImageError) else f"{type(error).__name__}: {error}"
     prefix = f"<b>{html.escape(where)}</b>: " if where else ""
-    return (f'<div class="mesh-panel-error" style="color:{ERROR_COLOUR}">⚠ {prefix}{html.escape(text)}'
-            + (f'<br><span style="opacity:.85">{html.escape(hint)}</span>' if hint else "")
-            + "</div>")
+    return (
+        f'<div class="mesh-panel-error" style="color:{ERROR_COLOUR}">⚠ {prefix}{html.escape(text)}'
+        + (f'<br><span style="opacity:.85">{html.escape(hint)}</span>' if hint else "")
+        + "</div>"
+    )
 
 
 def _done_text(result: ImageResult, call: Plan, elapsed: float) -> str:

@@ -16,8 +16,7 @@ from ..core.errors import InvalidOptionError
 from ..core.kv import parse_pairs
 from ..core.settings import SETTINGS, WIRE_FIELDS, Setting, Settings
 
-SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536", "512x512",
-         "square", "landscape", "portrait")
+SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536", "512x512", "square", "landscape", "portrait")
 # Rows of the form by setting name; a panel setting not listed joins the last row.
 ROWS: tuple[tuple[str, ...], ...] = (("model", "size"), ("quality", "n", "output_format"), ("params",))
 _WIDE = {"description_width": "initial"}
@@ -25,7 +24,8 @@ _WIDE = {"description_width": "initial"}
 
 def _label(setting: Setting) -> str:
     return {"n": "n", "output_format": "Format", "params": "Extra params"}.get(
-        setting.name, setting.name.replace("_", " ").capitalize())
+        setting.name, setting.name.replace("_", " ").capitalize()
+    )
 
 
 def _widget(setting: Setting, value: Any) -> widgets.Widget:
@@ -33,27 +33,52 @@ def _widget(setting: Setting, value: Any) -> widgets.Widget:
     kind, label = setting.panel, _label(setting)
     if kind == "model":
         return widgets.Combobox(
-            value=value, options=[value], ensure_option=False, description="Model",
-            placeholder="model id (comma-separate to compare)", style=_WIDE,
-            layout=widgets.Layout(flex="1 1 300px", min_width="240px"))
+            value=value,
+            options=[value],
+            ensure_option=False,
+            description="Model",
+            placeholder="model id (comma-separate to compare)",
+            style=_WIDE,
+            layout=widgets.Layout(flex="1 1 300px", min_width="240px"),
+        )
     if kind == "size":
-        return widgets.Combobox(value=value, options=list(SIZES), ensure_option=False,
-                                description=label, style=_WIDE, layout=widgets.Layout(width="170px"))
+        return widgets.Combobox(
+            value=value,
+            options=list(SIZES),
+            ensure_option=False,
+            description=label,
+            style=_WIDE,
+            layout=widgets.Layout(width="170px"),
+        )
     if kind == "choice":
-        return widgets.Dropdown(options=list(setting.choices), value=value, description=label,
-                                style=_WIDE, layout=widgets.Layout(width="160px"))
+        return widgets.Dropdown(
+            options=list(setting.choices),
+            value=value,
+            description=label,
+            style=_WIDE,
+            layout=widgets.Layout(width="160px"),
+        )
     if kind == "optional_choice":
-        return widgets.Dropdown(options=[("default", "")] + [(c, c) for c in setting.choices],
-                                value=value or "", description=label, style=_WIDE,
-                                layout=widgets.Layout(width="150px"))
+        return widgets.Dropdown(
+            options=[("default", "")] + [(c, c) for c in setting.choices],
+            value=value or "",
+            description=label,
+            style=_WIDE,
+            layout=widgets.Layout(width="150px"),
+        )
     if kind == "count":
-        return widgets.BoundedIntText(value=value, min=1, max=10, description=label, style=_WIDE,
-                                      layout=widgets.Layout(width="90px"))
+        return widgets.BoundedIntText(
+            value=value, min=1, max=10, description=label, style=_WIDE, layout=widgets.Layout(width="90px")
+        )
     if kind == "params":
         return widgets.Textarea(
-            value=params_text(value), rows=2, description=label, style=_WIDE,
+            value=params_text(value),
+            rows=2,
+            description=label,
+            style=_WIDE,
             placeholder='seed=42 (one KEY=VALUE per line) or {"seed": 42}',
-            layout=widgets.Layout(width="auto"))
+            layout=widgets.Layout(width="auto"),
+        )
     raise ValueError(f"no panel input for kind {kind!r}")
 
 
@@ -74,7 +99,8 @@ class Form:
     def __init__(self, settings: Settings) -> None:
         self.settings = [s for s in SETTINGS if s.panel]
         self.fields: dict[str, widgets.Widget] = {
-            s.name: _widget(s, getattr(settings, s.name)) for s in self.settings}
+            s.name: _widget(s, getattr(settings, s.name)) for s in self.settings
+        }
         for name, widget in self.fields.items():
             widget.add_class(f"mesh-panel-{name.replace('_', '-')}")
 
@@ -96,7 +122,8 @@ def parse_params(text: str) -> dict[str, Any]:
     if own:
         raise InvalidOptionError(
             f"Extra params {', '.join(own)}: use the panel's own field for "
-            f"{'it' if len(own) == 1 else 'them'}.")
+            f"{'it' if len(own) == 1 else 'them'}."
+        )
     return params
 
 

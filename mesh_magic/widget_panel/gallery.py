@@ -32,9 +32,11 @@ class Gallery:
 
     def __init__(self, on_save: SaveHandler) -> None:
         self.on_save = on_save
-        self.box = widgets.Box(layout=widgets.Layout(
-            display="flex", flex_flow="row wrap", grid_gap="8px", align_items="flex-start",
-            width="100%"))
+        self.box = widgets.Box(
+            layout=widgets.Layout(
+                display="flex", flex_flow="row wrap", grid_gap="8px", align_items="flex-start", width="100%"
+            )
+        )
         self.box.add_class("mesh-panel-gallery")
 
     def show(self, result: ImageResult) -> None:
@@ -47,17 +49,27 @@ class Gallery:
 
     def tile(self, image: GeneratedImage, max_px: int) -> widgets.Widget:
         data, mime, width, height = thumbnail(image.data, max_px)
-        picture = widgets.Image(value=data, format=mime.split("/")[-1], width=width,
-                                height=height, layout=widgets.Layout(max_width="100%"))
+        picture = widgets.Image(
+            value=data,
+            format=mime.split("/")[-1],
+            width=width,
+            height=height,
+            layout=widgets.Layout(max_width="100%"),
+        )
         caption = widgets.HTML(gallery_caption_html(image), layout=widgets.Layout(width=f"{width}px"))
-        save = widgets.Button(description="Save", icon="download", tooltip="Save full size",
-                              layout=widgets.Layout(width="auto"))
+        save = widgets.Button(
+            description="Save", icon="download", tooltip="Save full size", layout=widgets.Layout(width="auto")
+        )
         save.add_class("mesh-panel-save")
         save.on_click(lambda button: self.on_save(image, button))
         tile = widgets.VBox(
             [picture, caption, save],
-            layout=widgets.Layout(padding="6px", border="1px solid rgba(128,128,128,.35)",
-                                  width=f"{width + 14}px", overflow="hidden"),
+            layout=widgets.Layout(
+                padding="6px",
+                border="1px solid rgba(128,128,128,.35)",
+                width=f"{width + 14}px",
+                overflow="hidden",
+            ),
         )
         tile.add_class("mesh-panel-tile")
         return tile

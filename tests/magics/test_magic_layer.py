@@ -14,9 +14,11 @@ from mesh_magic.core import config as _config
 from mesh_magic.core.config import resolve
 from mesh_magic.core.errors import InvalidOptionError
 from mesh_magic.magics import GenerateMagics as MeshImgMagics
-from mesh_magic.magics.args import options_from_args as _options_from_args
-from mesh_magic.magics.args import shell_split as _shell_split
-from mesh_magic.magics.args import split_line as _split_line
+from mesh_magic.magics.args import (
+    options_from_args as _options_from_args,
+    shell_split as _shell_split,
+    split_line as _split_line,
+)
 from mesh_magic.magics.session import parse_assignment as _parse_assignment
 from mesh_magic.render.tables import ConfigTable, ModelTable
 

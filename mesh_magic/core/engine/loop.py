@@ -130,8 +130,7 @@ class Engine:
         return client
 
     def client(self, settings: Settings, **kwargs: Any) -> MeshClient:
-        return MeshClient(settings, self.http_client("offline" if settings.offline else "network"),
-                          **kwargs)
+        return MeshClient(settings, self.http_client("offline" if settings.offline else "network"), **kwargs)
 
 
 _engine: Engine | None = None

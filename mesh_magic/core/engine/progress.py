@@ -53,8 +53,13 @@ def add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
 class CallProgress:
     """Gathers one call's results as they arrive, so an interrupt can still show them."""
 
-    def __init__(self, requests: Sequence[ImageRequest], *, display_max_px: int = 512,
-                 on_change: Callable[[CallProgress], None] | None = None) -> None:
+    def __init__(
+        self,
+        requests: Sequence[ImageRequest],
+        *,
+        display_max_px: int = 512,
+        on_change: Callable[[CallProgress], None] | None = None,
+    ) -> None:
         self.requests = list(requests)
         self.display_max_px = display_max_px
         self.on_change = on_change
@@ -77,8 +82,9 @@ class CallProgress:
     def add(self, generation: Generation, request: ImageRequest) -> None:
         with self._lock:
             self._images.extend(generation.images)
-            self._errors += [ItemError(request.prompt, request.model, err, row=request.row)
-                             for err in generation.errors]
+            self._errors += [
+                ItemError(request.prompt, request.model, err, row=request.row) for err in generation.errors
+            ]
             add_usage(self._usage, generation.usage)
             self.items[request.row].images += len(generation.images)
         self._changed()
@@ -139,9 +145,13 @@ class CallProgress:
             if interrupted:
                 images += self._unfinished_partials()
             return ImageResult(
-                images, list(self._errors), rows=[(r.prompt, r.model) for r in self.requests],
-                usage=dict(self._usage), display_max_px=self.display_max_px,
-                interrupted=interrupted, notes=self._notes,
+                images,
+                list(self._errors),
+                rows=[(r.prompt, r.model) for r in self.requests],
+                usage=dict(self._usage),
+                display_max_px=self.display_max_px,
+                interrupted=interrupted,
+                notes=self._notes,
             )
 
     def _unfinished_partials(self) -> list[GeneratedImage]:
@@ -156,15 +166,24 @@ class CallProgress:
         return kept
 
 
-def partial_image(request: ImageRequest, data: bytes, *, request_id: str | None = None
-                  ) -> GeneratedImage | None:
+def partial_image(
+    request: ImageRequest, data: bytes, *, request_id: str | None = None
+) -> GeneratedImage | None:
     """A stream's last partial image as a result image marked partial (None if unreadable)."""
     try:
         info = inspect_image(data, what="partial image")
     except MeshImageError:
         return None
     return GeneratedImage(
-        data=data, mime_type=info.mime_type, width=info.width, height=info.height,
-        prompt=request.prompt, model=request.model, request_id=request_id,
-        params=request.describe(), row=request.row, partial=True, source="stream",
+        data=data,
+        mime_type=info.mime_type,
+        width=info.width,
+        height=info.height,
+        prompt=request.prompt,
+        model=request.model,
+        request_id=request_id,
+        params=request.describe(),
+        row=request.row,
+        partial=True,
+        source="stream",
     )

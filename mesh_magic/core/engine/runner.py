@@ -47,16 +47,25 @@ async def run_requests(
     `rate_limit_rounds` (bulk runs) sends a request whose retries all met 429 back
     through the throttled gate that many more times.
     """
-    runner = Runner(settings, progress, client=client, store=store, fresh=fresh,
-                    rate_limit_rounds=rate_limit_rounds)
+    runner = Runner(
+        settings, progress, client=client, store=store, fresh=fresh, rate_limit_rounds=rate_limit_rounds
+    )
     return await runner.run(requests)
 
 
 class Runner:
     """One call's fan-out: cache, gate, HTTP, store and progress for each request."""
 
-    def __init__(self, settings: Settings, progress: CallProgress, *, client: MeshClient | None,
-                 store: Store | None, fresh: bool, rate_limit_rounds: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        progress: CallProgress,
+        *,
+        client: MeshClient | None,
+        store: Store | None,
+        fresh: bool,
+        rate_limit_rounds: int,
+    ) -> None:
         self.settings = settings
         self.progress = progress
         self.store = store
@@ -120,8 +129,7 @@ class Runner:
     def from_cache(self, request: ImageRequest) -> Generation | None:
         if not self.use_cache or self.store is None:
             return None
-        found = self.store.lookup(request, self.settings.base_url,
-                                  any_host=self.settings.cache == "replay")
+        found = self.store.lookup(request, self.settings.base_url, any_host=self.settings.cache == "replay")
         if found:
             return Generation(images=found, request_id=found[0].request_id)
         if self.settings.cache == "replay":
@@ -204,8 +212,7 @@ class Runner:
         note = f"{request.model} makes one image per request: sent {request.n} requests"
         if isinstance(seed, int) and not isinstance(seed, bool):
             # The same seed n times would buy n copies of one image.
-            singles = [replace(s, params={**request.params, "seed": seed + i})
-                       for i, s in enumerate(singles)]
+            singles = [replace(s, params={**request.params, "seed": seed + i}) for i, s in enumerate(singles)]
             note += f" (seeds {seed}-{seed + request.n - 1})"
         self.progress.note(note + ".")
         outcomes = await asyncio.gather(*(self.call(s) for s in singles), return_exceptions=True)

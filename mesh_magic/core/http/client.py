@@ -121,8 +121,7 @@ class MeshClient:
 
     # -- generations -------------------------------------------------------
 
-    async def generate(self, request: ImageRequest, on_event: EventCallback | None = None
-                       ) -> Generation:
+    async def generate(self, request: ImageRequest, on_event: EventCallback | None = None) -> Generation:
         """POST one generation (retrying where safe) and return its images."""
         self._require_key()
         attempt = 0
@@ -169,28 +168,37 @@ class MeshClient:
             if not task.done():
                 task.cancel()  # we were cancelled (Ctrl-C): stop the request too
 
-    async def _generate_once(self, request: ImageRequest, on_event: EventCallback | None
-                             ) -> Generation:
+    async def _generate_once(self, request: ImageRequest, on_event: EventCallback | None) -> Generation:
         url = f"{self.root}/images/generations"
         limit = max_body_bytes(request.n)
         headers = {"Accept": "text/event-stream" if request.stream else "application/json"}
         exchange = self._exchange(f"The request to {request.model}", self.settings.timeout)
         with exchange:
-            async with self.http.stream("POST", url, json=request.body(), headers=headers,
-                                        auth=self._auth, timeout=self.settings.timeout) as response:
+            async with self.http.stream(
+                "POST",
+                url,
+                json=request.body(),
+                headers=headers,
+                auth=self._auth,
+                timeout=self.settings.timeout,
+            ) as response:
                 exchange.sent = True
                 exchange.request_id = response.headers.get("x-request-id")
                 if response.status_code >= 300:
                     raise await self._failure(response)
                 if "text/event-stream" in response.headers.get("content-type", ""):
                     outcome = await read_stream(response, exchange, limit, on_event)
-                    generation = await self._materialise(outcome.parsed, request,
-                                                         exchange.request_id, source="stream")
+                    generation = await self._materialise(
+                        outcome.parsed, request, exchange.request_id, source="stream"
+                    )
                     if outcome.failure is not None and len(outcome.parsed.items) < request.n:
                         arrived = len(outcome.parsed.items)
-                        generation.errors.append(outcome.failure.with_context(
-                            message=f"{outcome.failure.message} ({arrived} of {request.n} "
-                                    "images had arrived)"))
+                        generation.errors.append(
+                            outcome.failure.with_context(
+                                message=f"{outcome.failure.message} ({arrived} of {request.n} "
+                                "images had arrived)"
+                            )
+                        )
                     return generation
                 raw = await _read_limited(response, limit, "response")
         try:
@@ -208,7 +216,10 @@ class MeshClient:
         return error_from_response(status, response.headers, raw, redact=self._secrets)
 
     async def _materialise(
-        self, parsed: ParsedGeneration, request: ImageRequest, request_id: str | None,
+        self,
+        parsed: ParsedGeneration,
+        request: ImageRequest,
+        request_id: str | None,
         source: str | None = None,
     ) -> Generation:
         """Turn raw items into checked images; a bad item fails alone, the others survive."""
@@ -232,12 +243,23 @@ class MeshClient:
             except ResponseError as exc:
                 result.errors.append(exc.with_context(request_id=request_id))
                 continue
-            result.images.append(GeneratedImage(
-                data=outcome, mime_type=info.mime_type, width=info.width, height=info.height,
-                prompt=request.prompt, model=request.model, revised_prompt=item.revised_prompt,
-                request_id=request_id, created=created, params=request.describe(),
-                row=request.row, index=item.index, source=source or item.source,
-            ))
+            result.images.append(
+                GeneratedImage(
+                    data=outcome,
+                    mime_type=info.mime_type,
+                    width=info.width,
+                    height=info.height,
+                    prompt=request.prompt,
+                    model=request.model,
+                    revised_prompt=item.revised_prompt,
+                    request_id=request_id,
+                    created=created,
+                    params=request.describe(),
+                    row=request.row,
+                    index=item.index,
+                    source=source or item.source,
+                )
+            )
         return result
 
     async def _item_bytes(self, item: RawItem) -> bytes:
@@ -260,12 +282,17 @@ class MeshClient:
         self._require_key()
         timeout = min(self.settings.timeout, MODEL_LIST_TIMEOUT)
         with self._exchange("Listing models", timeout):
-            response = await self.http.get(f"{self.root}/models", params={"type": kind} if kind else None,
-                                           headers={"Accept": "application/json"},
-                                           auth=self._auth, timeout=timeout)
+            response = await self.http.get(
+                f"{self.root}/models",
+                params={"type": kind} if kind else None,
+                headers={"Accept": "application/json"},
+                auth=self._auth,
+                timeout=timeout,
+            )
         if response.status_code >= 300:  # never followed: the key must not go to another host
-            raise error_from_response(response.status_code, response.headers, response.content,
-                                      redact=self._secrets)
+            raise error_from_response(
+                response.status_code, response.headers, response.content, redact=self._secrets
+            )
         payload = load_json(response.content, what="model list")
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):
             payload = payload["data"]  # OpenAI-style list envelope
@@ -279,8 +306,9 @@ class MeshClient:
         with self._exchange("Downloading the image URL", timeout, download=True):
             async with self.http.stream("GET", url, follow_redirects=True, timeout=timeout) as response:
                 if response.status_code >= 400:
-                    raise ResponseError(f"The image URL answered HTTP {response.status_code}.",
-                                        status=response.status_code)
+                    raise ResponseError(
+                        f"The image URL answered HTTP {response.status_code}.", status=response.status_code
+                    )
                 return await _read_limited(response, MAX_IMAGE_BYTES, "image download")
 
 
@@ -296,9 +324,7 @@ def _canonical_b64(text: str) -> bytes | None:
         return None
 
 
-async def _read_limited(
-    response: httpx.Response, limit: int, what: str, *, truncate: bool = False
-) -> bytes:
+async def _read_limited(response: httpx.Response, limit: int, what: str, *, truncate: bool = False) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit and not truncate:
         raise ResponseError(

@@ -24,8 +24,9 @@ def offline_transport() -> httpx.AsyncBaseTransport:
     return server_transport()
 
 
-def build_http_client(kind: ClientKind,
-                      transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+def build_http_client(
+    kind: ClientKind, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
     """A client for `kind`; `transport` replaces the network transport (tests, proxies)."""
     offline = kind == "offline"
     return httpx.AsyncClient(

@@ -82,8 +82,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when is None:
-        return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
@@ -111,9 +109,10 @@ def _field_errors(detail: list[Any]) -> list[dict[str, Any]]:
 
 def _join_field_errors(errors: list[dict[str, Any]]) -> str | None:
     # loc ["body"] means the whole body: the message alone reads better than "body: ...".
-    return "; ".join(
-        e["message"] if e["field"] == "body" else f"{e['field']}: {e['message']}" for e in errors
-    ) or None
+    return (
+        "; ".join(e["message"] if e["field"] == "body" else f"{e['field']}: {e['message']}" for e in errors)
+        or None
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -162,8 +161,7 @@ def _gateway_hint(history: CallHistory) -> str:
     if history.attempts > 1:
         return "The gateway is temporarily unavailable (retried already): try again shortly."
     if history.max_retries == 0:
-        return ("The gateway is temporarily unavailable (not retried: max_retries is 0): "
-                "try again shortly.")
+        return "The gateway is temporarily unavailable (not retried: max_retries is 0): try again shortly."
     return "The gateway is temporarily unavailable: try again shortly."
 
 
@@ -187,7 +185,8 @@ def error_from_response(
     if 300 <= status < 400:
         return ResponseError(
             f"The API redirected (HTTP {status}); set base_url to the final address.",
-            status=status, request_id=request_id,
+            status=status,
+            request_id=request_id,
         )
     message = _scrub(found.message or _DEFAULT_MESSAGES.get(status, f"HTTP error {status}"), redact)
     field_errors = [{k: _scrub(str(v), redact) for k, v in e.items()} for e in found.field_errors or []]
@@ -196,8 +195,11 @@ def error_from_response(
         message = f"{message.rstrip('.')}: {_join_field_errors(field_errors)}"
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
-    common: dict[str, Any] = {"status": status, "request_id": request_id,
-                              "code": _scrub(found.code, redact) if found.code else None}
+    common: dict[str, Any] = {
+        "status": status,
+        "request_id": request_id,
+        "code": _scrub(found.code, redact) if found.code else None,
+    }
     cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else MeshImageError)
     if cls is InvalidRequestError:
         return InvalidRequestError(message, field_errors=field_errors, **common)

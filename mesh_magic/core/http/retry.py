@@ -27,8 +27,9 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
 class RetryableStatus(Exception):
     """A response whose status may be retried; the error is built only once we give up."""
 
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes,
-                 secrets: tuple[str, ...]) -> None:
+    def __init__(
+        self, status: int, headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]
+    ) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.headers = headers
@@ -40,8 +41,7 @@ class RetryableStatus(Exception):
         return retry_after_of(self.headers, self.body)
 
     def error(self, history: CallHistory) -> MeshImageError:
-        return error_from_response(self.status, self.headers, self.body, redact=self.secrets,
-                                   history=history)
+        return error_from_response(self.status, self.headers, self.body, redact=self.secrets, history=history)
 
 
 def is_retryable_status(status: int) -> bool:
@@ -78,5 +78,6 @@ class RetryPolicy:
             return failure
         wait = failure.retry_after
         refused = wait if wait is not None and wait > self.max_wait else None
-        return failure.error(CallHistory(attempts=attempt + 1, max_retries=self.max_retries,
-                                         refused_wait=refused))
+        return failure.error(
+            CallHistory(attempts=attempt + 1, max_retries=self.max_retries, refused_wait=refused)
+        )

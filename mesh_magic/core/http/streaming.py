@@ -79,13 +79,15 @@ class _StreamState:
                 parsed = ParsedGeneration(self.created, self.completed, [], self.usage, {})
                 return StreamOutcome(parsed, self.failure)
             raise self.failure or ResponseError(
-                "The stream ended before the image arrived.", request_id=self.request_id)
+                "The stream ended before the image arrived.", request_id=self.request_id
+            )
         except MeshImageError as exc:
             raise exc.with_context(partial_image=self.partial) from None
 
 
-async def read_stream(response: httpx.Response, exchange: Exchange, limit: int,
-                      on_event: EventCallback | None) -> StreamOutcome:
+async def read_stream(
+    response: httpx.Response, exchange: Exchange, limit: int, on_event: EventCallback | None
+) -> StreamOutcome:
     """Read every event of `response` (bounded by `limit` bytes) into a `StreamOutcome`."""
     from httpx_sse import EventSource
 

@@ -56,11 +56,12 @@ class Exchange:
     def __enter__(self) -> Exchange:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
-        if exc is None or not isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
-            return False
-        raise self.translate(exc) from None
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Never swallows: a transport failure is re-raised as what it means, the rest as is.
+        if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+            raise self.translate(exc) from None
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -78,14 +79,17 @@ class Exchange:
         if isinstance(exc, _NOT_SENT) and not self.sent:
             return APIConnectionError(f"Could not connect to {self.host}: {detail}", before_send=True)
         if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(f"{self.what} timed out after {self.timeout:g} s.",
-                                   request_id=self.request_id)
+            return APITimeoutError(
+                f"{self.what} timed out after {self.timeout:g} s.", request_id=self.request_id
+            )
         if self.streaming:
-            return APIConnectionError(f"The stream broke: {detail}", request_id=self.request_id,
-                                      hint=STREAM_HINT)
+            return APIConnectionError(
+                f"The stream broke: {detail}", request_id=self.request_id, hint=STREAM_HINT
+            )
         if isinstance(exc, _UNSENDABLE):
             return APIConnectionError(f"{self.what} could not be sent: {detail}")
         return APIConnectionError(
             f"The connection broke during the response: {detail}",
-            request_id=self.request_id, hint=SENT_HINT,
+            request_id=self.request_id,
+            hint=SENT_HINT,
         )
