@@ -369,6 +369,6 @@ def settings_markdown() -> str:
     """The README's settings table, generated from `SETTINGS`."""
     lines = ["| setting | default | meaning | environment |", "|---|---|---|---|"]
     for s in SETTINGS:
-        env = f"`{s.env}`" if s.env else ""
-        lines.append(f"| `{s.name}` | {s.shown_default} | {s.help} | {env} |")
+        env = f" `{s.env}` " if s.env else " "
+        lines.append(f"| `{s.name}` | {s.shown_default} | {s.help} |{env}|")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from . import _images
 from ._faults import Fault
-from ._generate import ImageMaker, mesh_stream, openai_stream, parse_body, validate
+from ._generate import ImageMaker, mesh_stream, openai_stream
 from ._middleware import FAULT_KEY, MeshMiddleware, quiet_injected_resets
 from ._models import MODELS, uses_openai_stream
 from ._responses import (
@@ -27,6 +27,7 @@ from ._responses import (
     mesh_envelope,
 )
 from ._state import MeshState, RecordedRequest
+from ._validation import parse_body, validate
 
 
 def _request_id(request: Request) -> str:

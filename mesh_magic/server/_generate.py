@@ -1,4 +1,4 @@
-"""Validate a generation request like the real API and build its images and answer."""
+"""Build a validated generation's images and its answer: JSON, MeshAPI chunks or OpenAI events."""
 
 from __future__ import annotations
 
@@ -6,256 +6,19 @@ import base64
 import functools
 import json
 import math
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from . import _images
 from ._faults import Fault
-from ._models import DEFAULT_MODEL, find_model, is_image_model
-from ._responses import ApiError, ValidationFailed, loads
-
-QUALITIES = ("auto", "low", "medium", "high", "hd", "standard")
-RESPONSE_FORMATS = ("url", "b64_json")
-OUTPUT_FORMATS = ("png", "jpeg", "webp")
-MAX_PARTIAL_IMAGES = 3
-_SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
-_MIN_SIDE, _MAX_SIDE = 64, 4096
-_AUTO_SIZE = (1024, 1024)
+from ._validation import Generation
 
 # Output tokens per 1024x1024 image, roughly what the real gpt-image-1 bills.
 _TOKENS_PER_MEGAPIXEL = {"low": 272, "medium": 1056, "high": 4160, "hd": 4160, "standard": 1056, "auto": 1056}
-
-
-@dataclass(frozen=True)
-class Generation:
-    """A validated request: everything needed to render and answer it."""
-
-    prompt: str
-    model: str
-    entry: dict[str, Any]
-    n: int
-    width: int
-    height: int
-    quality: str
-    response_format: str
-    output_format: str
-    stream: bool
-    seed: int | None
-    partial_images: int
-
-    @property
-    def size(self) -> str:
-        return f"{self.width}x{self.height}"
-
-
-def _error(
-    loc: list[str | int], kind: str, msg: str, value: Any, ctx: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    error: dict[str, Any] = {"type": kind, "loc": loc, "msg": msg, "input": value}
-    if ctx:
-        error["ctx"] = ctx
-    return error
-
-
-def _choices_msg(choices: tuple[str, ...]) -> str:
-    quoted = [f"'{c}'" for c in choices]
-    return "Input should be " + ", ".join(quoted[:-1]) + " or " + quoted[-1]
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """The JSON object of a request body, or a FastAPI-shaped 422."""
-    if not raw.strip():
-        raise ValidationFailed([_error(["body"], "missing", "Field required", None)])
-    try:
-        body = loads(raw)
-    except ValueError as exc:
-        pos = getattr(exc, "pos", 0)
-        raise ValidationFailed(
-            [
-                _error(
-                    ["body", pos],
-                    "json_invalid",
-                    "JSON decode error",
-                    {},
-                    {"error": str(getattr(exc, "msg", exc))},
-                )
-            ]
-        ) from None
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            [
-                _error(
-                    ["body"],
-                    "model_attributes_type",
-                    "Input should be a valid dictionary or object to extract fields from",
-                    body,
-                )
-            ]
-        )
-    return body
-
-
-def _field_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
-    errors: list[dict[str, Any]] = []
-    prompt = body.get("prompt")
-    if "prompt" not in body:
-        errors.append(_error(["body", "prompt"], "missing", "Field required", body))
-    elif not isinstance(prompt, str):
-        errors.append(_error(["body", "prompt"], "string_type", "Input should be a valid string", prompt))
-    elif not prompt.strip():
-        errors.append(
-            _error(
-                ["body", "prompt"],
-                "string_too_short",
-                "String should have at least 1 character",
-                prompt,
-                {"min_length": 1},
-            )
-        )
-    model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        errors.append(_error(["body", "model"], "string_type", "Input should be a valid string", model))
-    n = body.get("n", 1)
-    if isinstance(n, bool) or not isinstance(n, (int, float)):
-        errors.append(_error(["body", "n"], "int_type", "Input should be a valid integer", n))
-    elif isinstance(n, float) and not n.is_integer():
-        errors.append(
-            _error(
-                ["body", "n"],
-                "int_from_float",
-                "Input should be a valid integer, got a number with a fractional part",
-                n,
-            )
-        )
-    elif n < 1:
-        errors.append(
-            _error(
-                ["body", "n"],
-                "greater_than_equal",
-                "Input should be greater than or equal to 1",
-                n,
-                {"ge": 1},
-            )
-        )
-    elif n > 10:
-        errors.append(
-            _error(
-                ["body", "n"], "less_than_equal", "Input should be less than or equal to 10", n, {"le": 10}
-            )
-        )
-    size = body.get("size", "auto")
-    if not isinstance(size, str):
-        errors.append(_error(["body", "size"], "string_type", "Input should be a valid string", size))
-    for name, choices, nullable in (
-        ("quality", QUALITIES, False),
-        ("response_format", RESPONSE_FORMATS, False),
-        ("output_format", OUTPUT_FORMATS, True),
-    ):
-        value = body.get(name)
-        if name not in body or (value is None and nullable) or value in choices:
-            continue
-        msg = _choices_msg(choices)
-        errors.append(
-            _error(["body", name], "enum", msg, value, {"expected": msg.removeprefix("Input should be ")})
-        )
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        errors.append(_error(["body", "stream"], "bool_type", "Input should be a valid boolean", stream))
-    return errors
-
-
-def _parse_size(size: str) -> tuple[int, int]:
-    if size.strip().lower() == "auto":
-        return _AUTO_SIZE
-    match = _SIZE.match(size)
-    if match:
-        width, height = int(match.group(1)), int(match.group(2))
-        if _MIN_SIDE <= width <= _MAX_SIDE and _MIN_SIDE <= height <= _MAX_SIDE:
-            return width, height
-    raise ApiError(
-        400,
-        "invalid_size",
-        f"Invalid size {size!r}: use 'auto' or WIDTHxHEIGHT with each side between "
-        f"{_MIN_SIDE} and {_MAX_SIDE}, e.g. '1024x1024'.",
-        {"param": "size", "value": size},
-    )
-
-
-def validate(body: dict[str, Any]) -> Generation:
-    """The Generation a body asks for; raises the error the real API would answer."""
-    errors = _field_errors(body)
-    if errors:
-        raise ValidationFailed(errors)
-    model = body.get("model") or DEFAULT_MODEL
-    entry = find_model(model)
-    if entry is None:
-        raise ApiError(
-            404,
-            "model_not_found",
-            f"Model '{model}' not found. List available image models with GET /v1/models?type=image.",
-            {"model": model},
-        )
-    if not is_image_model(entry):
-        raise ApiError(
-            501,
-            "model_not_image_capable",
-            f"Model '{model}' cannot generate images (it outputs "
-            f"{', '.join(entry.get('output_modalities', []))}).",
-            {"model": model},
-        )
-    width, height = _parse_size(body.get("size", "auto"))
-    n = int(body.get("n", 1))
-    max_n = int(entry.get("max_n", 10))
-    if n > max_n:
-        what = "one image" if max_n == 1 else f"at most {max_n} images"
-        message = (
-            f"model {model} generates {what} per request (n must be {'1' if max_n == 1 else f'<= {max_n}'})"
-        )
-        raise ApiError(
-            400,
-            "model_capability_not_supported",
-            message,
-            [{"loc": ["body", "n"], "msg": message, "type": "value_error"}],
-        )
-    seed = body.get("seed")
-    stream = bool(body.get("stream", False))
-    partial = body.get("partial_images") or 0
-    if (
-        stream
-        and model.startswith("openai/")
-        and (
-            isinstance(partial, bool)
-            or not isinstance(partial, int)
-            or not 0 <= partial <= MAX_PARTIAL_IMAGES
-        )
-    ):
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"partial_images must be an integer from 0 to {MAX_PARTIAL_IMAGES}",
-            {"param": "partial_images", "value": partial},
-        )
-    return Generation(
-        prompt=body["prompt"],
-        model=model,
-        entry=entry,
-        n=n,
-        width=width,
-        height=height,
-        quality=body.get("quality") or "auto",
-        response_format=body.get("response_format") or "url",
-        output_format=body.get("output_format") or "png",
-        stream=stream,
-        # Other seed types are passed through by real providers; here they just don't count.
-        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-        partial_images=partial if isinstance(partial, int) else 0,
-    )
 
 
 def usage(gen: Generation) -> dict[str, int]:
@@ -392,6 +155,32 @@ async def mesh_stream(
     yield _sse("[DONE]")
 
 
+async def _partial_event(maker: ImageMaker, index: int, step: int) -> bytes:
+    gen = maker.gen
+    render = functools.partial(
+        _images.render_partial,
+        gen.prompt,
+        model=gen.model,
+        seed=gen.seed,
+        index=index,
+        width=gen.width,
+        height=gen.height,
+        step=step,
+        steps=gen.partial_images,
+        label=maker.label,
+    )
+    data = await anyio.to_thread.run_sync(render)
+    event = {
+        "type": "image_generation.partial_image",
+        "b64_json": base64.b64encode(data).decode(),
+        "partial_image_index": step,
+        "size": gen.size,
+        "quality": gen.quality,
+        "output_format": "png",
+    }
+    return _sse(event, "image_generation.partial_image")
+
+
 async def openai_stream(
     maker: ImageMaker, latency: float, fault: Fault | None, error_message: str
 ) -> AsyncIterator[bytes]:
@@ -409,30 +198,7 @@ async def openai_stream(
     for index in range(gen.n):
         for step in range(steps):
             await anyio.sleep(pause)
-            render = functools.partial(
-                _images.render_partial,
-                gen.prompt,
-                model=gen.model,
-                seed=gen.seed,
-                index=index,
-                width=gen.width,
-                height=gen.height,
-                step=step,
-                steps=steps,
-                label=maker.label,
-            )
-            data = await anyio.to_thread.run_sync(render)
-            yield _sse(
-                {
-                    "type": "image_generation.partial_image",
-                    "b64_json": base64.b64encode(data).decode(),
-                    "partial_image_index": step,
-                    "size": gen.size,
-                    "quality": gen.quality,
-                    "output_format": "png",
-                },
-                "image_generation.partial_image",
-            )
+            yield await _partial_event(maker, index, step)
             if kind == "stream_break":
                 return
         if kind == "stream_break":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import html
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,16 +21,16 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..core import config as _config
-from ..core.catalog import ModelEntry, fetch_models, matching, price_per_image
 from ..core.engine.loop import engine
 from ..core.engine.progress import CallProgress
-from ..core.errors import InvalidOptionError, MeshImageError
+from ..core.errors import InvalidOptionError
 from ..core.generate import CALL_OPTIONS, Plan, arun, new_progress, plan
 from ..core.results import GeneratedImage, ImageResult
-from ..core.settings import Settings
-from ..render.html import ERROR_COLOUR, status_html
+from ..render.html import status_html
 from .form import Form, parse_params
 from .gallery import DEFAULT_SAVE_DIR, Gallery, close_tree, save_image
+from .models import ModelPicker
+from .status import done_text, error_html
 
 __all__ = ["ImagePanel", "panel", "parse_params"]
 
@@ -77,12 +76,11 @@ class ImagePanel:
         self._idle = threading.Event()
         self._idle.set()
         self._last_status = 0.0
-        self._prices: dict[str, float] = {}
-        self._models_state = "Loading the model list…"
         self._closed = False
         self.form = Form(settings)
         self._build()
-        self._load_models(settings)
+        self.models = ModelPicker(self.form.fields["model"], self.model_note)
+        self.models.load(settings)
 
     def __getattr__(self, name: str) -> Any:
         # The setting inputs by name (`panel.model`, `panel.n`, ...), as built from the table.
@@ -100,23 +98,7 @@ class ImagePanel:
             layout=widgets.Layout(width="auto"),
         )
         self.model_note = widgets.HTML()
-        self.generate_button = widgets.Button(
-            description="Generate",
-            button_style="primary",
-            icon="play",
-            tooltip="Send the request (disabled while one is in flight)",
-        )
-        self.cancel_button = widgets.Button(
-            description="Cancel",
-            icon="stop",
-            disabled=True,
-            tooltip="Stop the generation; keep the images that arrived",
-        )
-        self.apply_button = widgets.Button(
-            description="Apply to session",
-            icon="check",
-            tooltip="Make these values the session defaults (%%meshimg, generate())",
-        )
+        self._buttons()
         self.save_dir = widgets.Text(
             value=DEFAULT_SAVE_DIR,
             description="Save to",
@@ -138,11 +120,6 @@ class ImagePanel:
             (self.errors, "errors"),
         ):
             widget.add_class(f"mesh-panel-{name}")
-        self.generate_button.on_click(self._on_generate)
-        self.cancel_button.on_click(self._on_cancel)
-        self.apply_button.on_click(self._on_apply)
-        self.form.fields["model"].observe(lambda _: self._show_model_note(), names="value")
-        self._show_model_note()
         self.root = widgets.VBox(
             [
                 widgets.HTML("<b>MeshAPI images</b>"),
@@ -155,6 +132,28 @@ class ImagePanel:
             layout=widgets.Layout(width="100%", max_width="960px", grid_gap="4px"),
         )
         self.root.add_class("mesh-panel")
+
+    def _buttons(self) -> None:
+        self.generate_button = widgets.Button(
+            description="Generate",
+            button_style="primary",
+            icon="play",
+            tooltip="Send the request (disabled while one is in flight)",
+        )
+        self.cancel_button = widgets.Button(
+            description="Cancel",
+            icon="stop",
+            disabled=True,
+            tooltip="Stop the generation; keep the images that arrived",
+        )
+        self.apply_button = widgets.Button(
+            description="Apply to session",
+            icon="check",
+            tooltip="Make these values the session defaults (%%meshimg, generate())",
+        )
+        self.generate_button.on_click(self._on_generate)
+        self.cancel_button.on_click(self._on_cancel)
+        self.apply_button.on_click(self._on_apply)
 
     def _rows(self) -> list[widgets.Widget]:
         row = widgets.Layout(
@@ -215,6 +214,7 @@ class ImagePanel:
     def close(self) -> None:
         """Cancel what is in flight and close every widget of the panel."""
         self._closed = True
+        self.models.closed = True
         self._on_cancel(None)
         close_tree(self.root)
 
@@ -286,7 +286,7 @@ class ImagePanel:
             return run.progress.result(interrupted=True), [(None, error)]
         result = future.result()
         self._set_status(
-            _done_text(result, run.call, elapsed), "error" if not len(result) and result.errors else "ok"
+            done_text(result, run.call, elapsed), "error" if not len(result) and result.errors else "ok"
         )
         return result, []
 
@@ -334,7 +334,7 @@ class ImagePanel:
         self.status.value = status_html(text, kind)
 
     def _show_errors(self, problems: Iterable[tuple[str | None, BaseException]]) -> None:
-        self.errors.value = "".join(_error_html(where, error) for where, error in problems)
+        self.errors.value = "".join(error_html(where, error) for where, error in problems)
 
     def _save(self, image: GeneratedImage, button: widgets.Button) -> Path | None:
         try:
@@ -361,34 +361,6 @@ class ImagePanel:
         shown = ", ".join(f"{k}={v}" for k, v in values.items() if v not in (None, {}))
         self._set_status(f"Session defaults set: {shown}.", "ok")
 
-    def _load_models(self, settings: Settings) -> None:
-        engine().submit(fetch_models(settings)).add_done_callback(self._models_loaded)
-
-    def _models_loaded(self, future: concurrent.futures.Future[list[ModelEntry]]) -> None:
-        if self._closed:
-            return
-        model = self.form.fields["model"]
-        error = future.exception()
-        if error is not None:
-            reason = str(error) if isinstance(error, MeshImageError) else type(error).__name__
-            self._models_state = f"Model list unavailable ({reason}); type any model id."
-            model.options = [model.value] if model.value else []
-        else:
-            found = matching(future.result(), None)
-            ids = sorted({str(m["id"]) for m in found})
-            self._prices = {str(m["id"]): p for m in found if (p := price_per_image(m)) is not None}
-            current = [m.strip() for m in model.value.split(",") if m.strip()]
-            model.options = [m for m in current if m not in ids] + ids
-            self._models_state = f"{len(ids)} image models; type any id."
-        self._show_model_note()
-
-    def _show_model_note(self) -> None:
-        price = self._prices.get(self.form.fields["model"].value.strip())
-        cost = f" · ${price:.3f} per image" if price is not None else ""
-        self.model_note.value = (
-            f'<span style="font-size:11px;opacity:.7">{html.escape(self._models_state)}{cost}</span>'
-        )
-
 
 def panel(**defaults: Any) -> ImagePanel:
     """The image generation panel; `defaults` (model, n, size, ...) override the session's.
@@ -398,26 +370,3 @@ def panel(**defaults: Any) -> ImagePanel:
     disabled (and extra clicks ignored) until it ends or is cancelled.
     """
     return ImagePanel(**defaults)
-
-
-def _error_html(where: str | None, error: BaseException) -> str:
-    hint = error.hint if isinstance(error, MeshImageError) else ""
-    text = str(error) if isinstance(error, MeshImageError) else f"{type(error).__name__}: {error}"
-    prefix = f"<b>{html.escape(where)}</b>: " if where else ""
-    return (
-        f'<div class="mesh-panel-error" style="color:{ERROR_COLOUR}">⚠ {prefix}{html.escape(text)}'
-        + (f'<br><span style="opacity:.85">{html.escape(hint)}</span>' if hint else "")
-        + "</div>"
-    )
-
-
-def _done_text(result: ImageResult, call: Plan, elapsed: float) -> str:
-    if not len(result) and result.errors:
-        return f"Failed after {elapsed:.1f} s (see below)."
-    text = f"Done: {len(result)}/{call.total_images} images in {elapsed:.1f} s"
-    if result.errors:
-        text += f" · {len(result.errors)} failed"
-    if any(image.cached for image in result):
-        text += " · from cache"
-    # Notes explain surprises, e.g. a model that needed one request per image.
-    return " ".join([text + ".", *result.notes])
