@@ -7,6 +7,7 @@ matter (price per image, image output) whatever their exact shape.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,15 +23,32 @@ CATALOG_TTL = 300.0
 _PRICE_FIELDS = ("image_output_usd_per_image", "price_per_image", "usd_per_image")
 
 
+def usd(value: Any) -> float | None:
+    """A price as the API writes it: a number or a numeric string ("0.04"); None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return None
+    return float(value)
+
+
 def price_per_image(entry: Mapping[str, Any]) -> float | None:
-    """USD per generated image, from a number or a numeric string, top level or under `pricing`."""
-    for key in _PRICE_FIELDS:
-        value = entry.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+    """USD per generated image: `is_free` is 0; else `pricing.image_output_usd_per_image`
+    (a string in the official SDK's types, or a number), else a top-level field of that name."""
+    if entry.get("is_free") is True:
+        return 0.0
     pricing = entry.get("pricing")
-    if isinstance(pricing, Mapping):
-        return price_per_image(pricing)
+    sources = [pricing, entry] if isinstance(pricing, Mapping) else [entry]
+    for source in sources:
+        for key in _PRICE_FIELDS:
+            price = usd(source.get(key))
+            if price is not None:
+                return price
     return None
 
 

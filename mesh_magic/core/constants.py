@@ -20,8 +20,8 @@ CANCEL_GRACE = 0.5
 
 # -- retries ------------------------------------------------------------------------------
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-# A Retry-After longer than this fails fast (with the wait in the error) instead of blocking a cell.
-MAX_RETRY_WAIT = 60.0
+# The default budget of waits between one request's retries (the max_retry_wait setting's default).
+MAX_RETRY_WAIT = 20.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 20.0
 # A bulk run re-queues a rate-limited request only when the server asks for a short wait.

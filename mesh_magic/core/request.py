@@ -61,8 +61,11 @@ def _check_prompt(prompt: str) -> None:
 class ImageRequest:
     """One POST /v1/images/generations: a prompt for one model.
 
-    `fields` holds the typed options to send (size, quality, ...), `params` the
-    extra body fields; `row` is the position in the result grid (prompt x model order).
+    The body carries the prompt, the model and only what the user set (as the
+    official SDK does with `exclude_none`): `fields` holds the typed options to send
+    (size, quality, ...), `params` the extra body fields; `n` is sent when it was
+    set (`send_n`) or is not the API's default of 1. `row` is the position in the
+    result grid (prompt x model order).
     """
 
     prompt: str
@@ -72,9 +75,13 @@ class ImageRequest:
     fields: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     row: int = 0
+    send_n: bool = True
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"prompt": self.prompt, "model": self.model, "n": self.n, **self.fields}
+        body: dict[str, Any] = {"prompt": self.prompt, "model": self.model}
+        if self.send_n or self.n != 1:
+            body["n"] = self.n
+        body.update(self.fields)
         if self.stream:
             body["stream"] = True
         body.update(self.params)
@@ -86,11 +93,19 @@ class ImageRequest:
 
 
 def request_fields(settings: Settings) -> dict[str, Any]:
-    """The typed wire options of `settings` to send, in table order."""
+    """The typed wire options the user set (call, session or environment), in table order.
+
+    A setting left at its default is not sent: providers behind the gateway may
+    reject values they do not take (dall-e-3 and `size: "auto"`, gpt-image-1 and
+    `response_format`), and the server's own default is what the user expects.
+    """
     return {
         s.name: getattr(settings, s.name)
         for s in SETTINGS
-        if s.wire and s.name not in _OWN_ATTRIBUTES and getattr(settings, s.name) is not None
+        if s.wire
+        and s.name not in _OWN_ATTRIBUTES
+        and settings.is_set(s.name)
+        and getattr(settings, s.name) is not None
     }
 
 
@@ -126,6 +141,7 @@ def build_requests(prompts: list[str], settings: Settings) -> list[ImageRequest]
                     fields=fields,
                     params=params,
                     row=len(requests),
+                    send_n=settings.is_set("n"),
                 )
             )
     return requests

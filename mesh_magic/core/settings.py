@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from .constants import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, OFFLINE
 from .errors import InvalidOptionError
@@ -105,6 +106,8 @@ def int_range(name: str, low: int, high: int) -> Check:
 
 def float_range(name: str, low: float, high: float) -> Check:
     def check(value: Any) -> float:
+        if isinstance(value, bool):
+            raise InvalidOptionError(f"{name} must be a number of seconds (got {value!r}).")
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -131,13 +134,30 @@ def boolean(name: str) -> Check:
 
 
 def check_base_url(value: Any) -> str:
+    """An http(s) root with a host and a valid port, and nothing a key could leak through."""
     base = str(value).strip()
     if base.lower() == OFFLINE:
         return OFFLINE
-    if not base.startswith(("http://", "https://")):
+    fix = "e.g. https://api.meshapi.ai (or 'offline' for the built-in backend)"
+    if not base.lower().startswith(("http://", "https://")):
+        raise InvalidOptionError(f"base_url {short(base)} must start with https://: {fix}.")
+    try:
+        parts = urlsplit(base)
+        port = parts.port  # raises for a port over 65535 or not a number
+    except ValueError as exc:
+        raise InvalidOptionError(f"base_url {short(base)} is not a valid URL ({exc}): {fix}.") from None
+    if "@" in parts.netloc:
+        # Never repeated back: the part before @ may be a password.
         raise InvalidOptionError(
-            f"base_url {base!r} must start with https:// (or be 'offline' for the built-in backend)."
+            "base_url must not hold a user name or password: give the API key with "
+            "MESHAPI_API_KEY or %meshimg_config --login instead."
         )
+    if not parts.hostname or any(c.isspace() or ord(c) < 32 for c in base):
+        raise InvalidOptionError(f"base_url {short(base)} has no usable host: {fix}.")
+    if parts.query or parts.fragment:
+        raise InvalidOptionError(f"base_url {short(base)} must be only the API root (no ? or #): {fix}.")
+    if port == 0:
+        raise InvalidOptionError(f"base_url {short(base)} has port 0: {fix}.")
     return base.rstrip("/")
 
 
@@ -232,14 +252,16 @@ class Settings:
         wire=True,
         help="`auto`, `low`, `medium`, `high`, `hd`, `standard`",
     )
-    response_format: str = setting(
-        "b64_json",
+    response_format: str | None = setting(
+        None,
         check=choice("response_format", RESPONSE_FORMATS),
+        kind=str,
         choices=RESPONSE_FORMATS,
         flags=("--response-format",),
         metavar="R",
         wire=True,
-        help="`url` or `b64_json` (links, data URIs and base64 answers are all handled)",
+        default_text="the server's choice",
+        help="`url` or `b64_json`; links, data URIs and base64 answers are all handled either way",
     )
     output_format: str | None = setting(
         None,
@@ -281,6 +303,13 @@ class Settings:
         3,
         check=int_range("max_retries", 0, 10),
         help="retries on 429/502/503/504 and on connection failures (0-10)",
+    )
+    max_retry_wait: float = setting(
+        20.0,
+        check=float_range("max_retry_wait", 0, 3600),
+        default_text="`20`",
+        help="seconds a request may spend waiting between its retries, in all; past it the call "
+        "fails at once, saying when to try again",
     )
     concurrency: int = setting(8, check=int_range("concurrency", 1, 64), help="parallel requests (1-64)")
     display_max_px: int = setting(

@@ -39,6 +39,8 @@ SIDECAR_VERSION = 1
 
 # Body fields that change how images are delivered, not which images: left out of the cache key.
 _DELIVERY_FIELDS = ("stream", "response_format", "partial_images")
+# What the API assumes for a field the body leaves out.
+_IMPLIED_FIELDS = {"n": 1, "size": "auto", "quality": "auto"}
 
 
 def default_store_dir() -> Path:
@@ -53,9 +55,11 @@ def cache_key(request: ImageRequest, base_url: str, *, with_host: bool = True) -
 
     Base URL (unless `with_host` is False), model, prompt, n, size, quality,
     output format and every extra parameter count; how the images travel
-    (`stream`, `response_format`) does not.
+    (`stream`, `response_format`) does not. A field left out of the body counts
+    as its API default (n 1, size and quality auto), so a request that sends only
+    what the user set finds what was stored when every request carried them all.
     """
-    body = request.body()
+    body = {**_IMPLIED_FIELDS, **request.body()}
     for name in _DELIVERY_FIELDS:
         body.pop(name, None)
     host = public_url(base_url).rstrip("/").removesuffix("/v1") if with_host else "*"

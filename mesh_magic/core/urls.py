@@ -38,7 +38,5 @@ def public_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
         return url
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2].lower()  # keeps [v6] brackets and the port, drops user:pass
     return urlunsplit((parts.scheme, host, parts.path, "", ""))

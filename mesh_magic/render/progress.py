@@ -58,7 +58,7 @@ def _row(item: ItemProgress) -> str:
     return (
         f"<tr><td>{_ICONS.get(item.status, '')}</td><td><code>{html.escape(item.model)}</code>"
         f"</td><td>{html.escape(item.prompt[:60])}</td><td>{item.images}/{item.n}</td>"
-        f"<td style='opacity:.75'>{html.escape(item.message[:120])}</td><td>{thumb}</td></tr>"
+        f"<td style='opacity:.75'>{html.escape(item.describe()[:120])}</td><td>{thumb}</td></tr>"
     )
 
 
@@ -68,7 +68,8 @@ def progress_html(progress: CallProgress, total_images: int, *, compact: bool = 
     finished = counts["done"] + counts["failed"]
     head = (
         f"<b>Generating</b> {finished}/{total} requests · {counts['images']}/{total_images} images"
-        f" · {counts['failed']} failed · {progress.elapsed:.1f} s{html.escape(progress.rate_note())}"
+        f" · {counts['failed']} failed · {progress.elapsed:.1f} s"
+        f"{html.escape(progress.rate_note() + retry_note(progress))}"
     )
     bar = f'<progress value="{finished}" max="{total}" style="width:320px;vertical-align:middle"></progress> '
     if compact or total > _TABLE_LIMIT:
@@ -90,8 +91,17 @@ def progress_text(progress: CallProgress, total_images: int) -> str:
     return (
         f"[{'#' * filled}{'-' * (20 - filled)}] {finished}/{total} requests, "
         f"{counts['images']}/{total_images} images, {counts['failed']} failed, "
-        f"{progress.elapsed:.1f} s{progress.rate_note()}"
+        f"{progress.elapsed:.1f} s{progress.rate_note()}{retry_note(progress)}"
     )
+
+
+def retry_note(progress: CallProgress) -> str:
+    """ " · next retry in N s" while a request waits to retry (the soonest one)."""
+    waiting = [item.retry_at for item in progress.waiting_rows() if item.retry_at is not None]
+    if not waiting:
+        return ""
+    left = max(0.0, min(waiting) - time.monotonic())
+    return f" · next retry in {left:.0f} s"
 
 
 def _in_kernel() -> bool:

@@ -52,7 +52,9 @@ class ModelTable:
 
     @staticmethod
     def _price(value: float | None) -> str:
-        return "—" if value is None else f"${value:.3f}"
+        if value is None:
+            return "—"
+        return "free" if value == 0 else f"${value:.3f}"
 
     def __repr__(self) -> str:
         if not self.rows:

@@ -15,7 +15,7 @@ from . import _images
 from ._faults import Fault
 from ._generate import ImageMaker, mesh_stream, openai_stream
 from ._middleware import FAULT_KEY, MeshMiddleware, quiet_injected_resets
-from ._models import MODELS, uses_openai_stream
+from ._models import find_model, listed, public, uses_openai_stream
 from ._responses import (
     REQUEST_ID_KEY,
     ApiError,
@@ -66,7 +66,7 @@ class _Routes:
         return _mesh_error(
             request,
             401,
-            "invalid_api_key",
+            "unauthorized",
             "Missing or invalid API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -85,7 +85,9 @@ class _Routes:
         except ApiError as exc:
             return _mesh_error(request, exc.status, exc.code, exc.message, exc.details)
         fault = _fault(request)
-        openai_style = uses_openai_stream(gen.model)
+        # MeshAPI's image.chunk stream, as the official SDK types it; OpenAI's typed events
+        # only when partial images are asked of an OpenAI model (the client reads both).
+        openai_style = uses_openai_stream(gen.model) and gen.partial_images > 0
         maker = ImageMaker(
             gen,
             label="OFFLINE PREVIEW" if self.state.offline else "TEST SERVER PREVIEW",
@@ -113,9 +115,17 @@ class _Routes:
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
-        wanted = request.query_params.get("type")
-        listed = [dict(m) for m in MODELS if wanted is None or wanted in m.get("output_modalities", ())]
-        return JSONResponse(listed)
+        query = request.query_params
+        return JSONResponse(listed(query.get("type"), query.get("free"), query.get("provider")))
+
+    async def model(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        entry = find_model(request.path_params["model_id"])
+        if entry is None:  # FastAPI's shape, as the real GET /v1/models/{id} answers
+            return JSONResponse({"detail": "Model not found"}, status_code=404)
+        return JSONResponse(public(entry))
 
     async def file(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -197,6 +207,7 @@ class MeshApp:
             routes=[
                 Route("/v1/images/generations", routes.generations, methods=["POST"]),
                 Route("/v1/models", routes.models, methods=["GET"]),
+                Route("/v1/models/{model_id:path}", routes.model, methods=["GET"]),
                 Route("/v1/files/{name}", routes.file, methods=["GET"]),
                 Route("/cdn/{name}", routes.cdn_file, methods=["GET"]),
                 Route("/_mesh/requests", routes.list_requests, methods=["GET"]),

@@ -27,11 +27,14 @@ def usage(gen: Generation) -> dict[str, int]:
     )
     input_tokens = max(1, math.ceil(len(gen.prompt) / 4))
     output_tokens = per_image * gen.n
+    # The SDK's ImageUsage names (prompt/completion), and OpenAI's (input/output) beside them.
     return {
-        "images": gen.n,
+        "prompt_tokens": input_tokens,
+        "completion_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
-        "total_tokens": input_tokens + output_tokens,
+        "images": gen.n,
     }
 
 
@@ -136,7 +139,9 @@ async def mesh_stream(
     maker: ImageMaker, latency: float, fault: Fault | None, error_message: str
 ) -> AsyncIterator[bytes]:
     """MeshAPI's chunk stream: 'processing' chunks while working, the result, [DONE]."""
-    processing = {"object": "image.chunk", "status": "processing", "data": []}
+    chunk_id = f"imgchunk_{secrets.token_hex(8)}"
+    head = {"id": chunk_id, "object": "image.chunk", "model": maker.gen.model}
+    processing = {**head, "created": int(time.time()), "status": "processing", "data": []}
     yield _sse(processing)
     kind = fault.kind if fault else None
     if kind == "stream_error":
@@ -151,7 +156,7 @@ async def mesh_stream(
         return  # ends cleanly, but without the completed chunk or [DONE]
     items = await maker.items(fault)
     body = maker.body(items, fault)
-    yield _sse({"object": "image.chunk", "status": "completed", **body})
+    yield _sse({**head, "status": "completed", **body})
     yield _sse("[DONE]")
 
 
@@ -172,6 +177,7 @@ async def _partial_event(maker: ImageMaker, index: int, step: int) -> bytes:
     data = await anyio.to_thread.run_sync(render)
     event = {
         "type": "image_generation.partial_image",
+        "created": int(time.time()),
         "b64_json": base64.b64encode(data).decode(),
         "partial_image_index": step,
         "size": gen.size,

@@ -221,6 +221,7 @@ def _recorded(scope: Scope, parsed: Any) -> RecordedRequest:
         headers=headers,
         json=parsed,
         time=time.time(),
+        request_id=str(scope.get(REQUEST_ID_KEY, "")),
     )
 
 

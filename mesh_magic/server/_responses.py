@@ -17,9 +17,9 @@ REQUEST_ID_KEY = "mesh.request_id"
 
 DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request", "The request is invalid."),
-    401: ("invalid_api_key", "Missing or invalid API key"),
-    402: ("insufficient_balance", "Insufficient balance or spend cap reached."),
-    403: ("key_suspended", "This API key is suspended."),
+    401: ("unauthorized", "Missing or invalid API key"),
+    402: ("spend_limit_exceeded", "Insufficient balance or spend cap reached."),
+    403: ("forbidden", "This API key is suspended."),
     404: ("model_not_found", "Model not found."),
     408: ("request_timeout", "The request timed out."),
     409: ("conflict", "Conflicting request."),
@@ -27,10 +27,10 @@ DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
     422: ("validation_error", "Request validation failed."),
     429: ("rate_limit_exceeded", "Rate limit exceeded. Slow down and retry later."),
     500: ("upstream_error", "The upstream provider returned an error."),
-    501: ("model_not_image_capable", "This model cannot generate images."),
-    502: ("bad_gateway", "Bad gateway: the upstream provider could not be reached."),
-    503: ("service_unavailable", "The service is temporarily unavailable."),
-    504: ("gateway_timeout", "The upstream provider timed out."),
+    501: ("not_implemented", "This model cannot generate images."),
+    502: ("upstream_error", "Bad gateway: the upstream provider could not be reached."),
+    503: ("upstream_error", "The service is temporarily unavailable."),
+    504: ("upstream_error", "The upstream provider timed out."),
 }
 
 _REASONS: dict[int, str] = {

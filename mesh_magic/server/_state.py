@@ -20,6 +20,7 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any | None
     time: float
+    request_id: str = ""  # the X-Request-Id the server answered it with
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

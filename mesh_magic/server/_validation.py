@@ -147,12 +147,13 @@ def parse_size(size: str) -> tuple[int, int]:
         width, height = int(match.group(1)), int(match.group(2))
         if _MIN_SIDE <= width <= _MAX_SIDE and _MIN_SIDE <= height <= _MAX_SIDE:
             return width, height
+    # The gateway's own check: a generic message, the reason in `details` (as the real one does).
+    reason = f"unsupported size for this model: use 'auto' or WxH with sides {_MIN_SIDE}-{_MAX_SIDE}"
     raise ApiError(
-        400,
-        "invalid_size",
-        f"Invalid size {size!r}: use 'auto' or WIDTHxHEIGHT with each side between "
-        f"{_MIN_SIDE} and {_MAX_SIDE}, e.g. '1024x1024'.",
-        {"param": "size", "value": size},
+        422,
+        "validation_error",
+        "Validation failed.",
+        [{"loc": ["body", "size"], "msg": reason, "type": "value_error"}],
     )
 
 
@@ -164,15 +165,14 @@ def model_entry(model: str) -> dict[str, Any]:
             404,
             "model_not_found",
             f"Model '{model}' not found. List available image models with GET /v1/models?type=image.",
-            {"model": model},
+            [{"loc": ["body", "model"], "msg": "unknown model", "type": "value_error"}],
         )
     if not is_image_model(entry):
         outputs = ", ".join(entry.get("output_modalities", []))
         raise ApiError(
             501,
-            "model_not_image_capable",
+            "not_implemented",
             f"Model '{model}' cannot generate images (it outputs {outputs}).",
-            {"model": model},
         )
     return entry
 
@@ -192,11 +192,12 @@ def _partial_images(body: dict[str, Any], model: str, stream: bool) -> int:
     partial = body.get("partial_images") or 0
     valid = not isinstance(partial, bool) and isinstance(partial, int) and 0 <= partial <= MAX_PARTIAL_IMAGES
     if stream and model.startswith("openai/") and not valid:
+        message = f"partial_images must be an integer from 0 to {MAX_PARTIAL_IMAGES}"
         raise ApiError(
             400,
             "invalid_request",
-            f"partial_images must be an integer from 0 to {MAX_PARTIAL_IMAGES}",
-            {"param": "partial_images", "value": partial},
+            message,
+            [{"loc": ["body", "partial_images"], "msg": message, "type": "value_error"}],
         )
     return partial if isinstance(partial, int) else 0
 

@@ -27,6 +27,7 @@ from ..core.errors import InvalidOptionError
 from ..core.generate import CALL_OPTIONS, Plan, arun, new_progress, plan
 from ..core.results import GeneratedImage, ImageResult
 from ..render.html import status_html
+from ..render.progress import retry_note
 from .form import Form, parse_params
 from .gallery import DEFAULT_SAVE_DIR, Gallery, close_tree, save_image
 from .models import ModelPicker
@@ -219,8 +220,14 @@ class ImagePanel:
         close_tree(self.root)
 
     def options(self) -> dict[str, Any]:
-        """The call options the widgets describe (raises InvalidOptionError on bad params)."""
-        return {**self._defaults, **self.form.values()}
+        """The call options the widgets describe (raises InvalidOptionError on bad params).
+
+        Only inputs that differ from what the call would get anyway are options, so a
+        value left as the session (or default) has it is not sent as if the user chose it.
+        """
+        base = _config.resolve({k: v for k, v in self._defaults.items() if k not in CALL_OPTIONS})
+        chosen = {k: v for k, v in self.form.values().items() if v != getattr(base, k)}
+        return {**self._defaults, **chosen}
 
     # -- generate ----------------------------------------------------------
 
@@ -322,7 +329,7 @@ class ImagePanel:
         text = (
             f"Generating… {counts['images']}/{run.call.total_images} images · "
             f"{counts['done'] + counts['failed']}/{len(run.progress.items)} requests · "
-            f"{run.progress.elapsed:.1f} s"
+            f"{run.progress.elapsed:.1f} s{retry_note(run.progress)}"
         )
         with self._lock:
             # Checked again under the lock: a Cancel on another thread may have just

@@ -34,11 +34,13 @@ from mesh_magic.core.settings import Settings
         ({"usd_per_image": 0.5}, 0.5),
         ({"price_per_image": 0}, 0.0),
         ({"pricing": {"usd_per_image": 0.02}}, 0.02),
-        ({"pricing": {"pricing": {"price_per_image": 0.03}}}, 0.03),
         # The first field in order wins.
         ({"usd_per_image": 9, "image_output_usd_per_image": 0.01}, 0.01),
-        # A top-level price beats one under `pricing`.
-        ({"price_per_image": 0.1, "pricing": {"price_per_image": 0.2}}, 0.1),
+        # `pricing` (the SDK's place for it) beats a top-level field (SPEC 9).
+        ({"price_per_image": 0.1, "pricing": {"price_per_image": 0.2}}, 0.2),
+        ({"image_output_usd_per_image": 0.1, "pricing": {"prompt_usd_per_1m": "2"}}, 0.1),
+        # is_free means 0, whatever else is there.
+        ({"is_free": True, "pricing": {"image_output_usd_per_image": "0.04"}}, 0.0),
     ],
 )
 def test_price_from_numbers(entry: dict[str, Any], price: float) -> None:
@@ -64,10 +66,20 @@ def test_no_price(entry: dict[str, Any]) -> None:
     assert price_per_image(entry) is None
 
 
-@pytest.mark.parametrize("entry", [{"price_per_image": "0.04"}, {"pricing": {"usd_per_image": "0.02"}}])
-def test_numeric_strings_are_not_read_as_prices_today(entry: dict[str, Any]) -> None:
-    # The docstring speaks of numeric strings, but today only real numbers count.
-    assert price_per_image(entry) is None
+@pytest.mark.parametrize(
+    ("entry", "price"),
+    [
+        ({"price_per_image": "0.04"}, 0.04),
+        ({"pricing": {"usd_per_image": "0.02"}}, 0.02),
+        ({"pricing": {"image_output_usd_per_image": " 0.0300 "}}, 0.03),
+        ({"pricing": {"image_output_usd_per_image": "free"}}, None),
+        ({"pricing": {"image_output_usd_per_image": "-1"}}, None),
+        ({"pricing": {"image_output_usd_per_image": "nan"}}, None),
+        ({"pricing": {"image_output_usd_per_image": "inf"}}, None),
+    ],
+)
+def test_numeric_strings_are_prices(entry: dict[str, Any], price: float | None) -> None:
+    assert price_per_image(entry) == price
 
 
 def test_a_string_price_does_not_hide_a_numeric_one_in_pricing() -> None:

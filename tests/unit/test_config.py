@@ -29,7 +29,7 @@ def test_defaults_with_empty_session_and_environment() -> None:
     assert settings.sources["api_key"] == "not set"
     assert settings.base_url == "https://api.meshapi.ai"
     assert settings.model == "openai/gpt-image-1"
-    assert settings.response_format == "b64_json"
+    assert settings.response_format is None  # the server's choice: not sent unless set
     assert settings.cache == "off"
     assert settings.api_root == "https://api.meshapi.ai/v1"
 

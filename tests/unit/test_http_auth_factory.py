@@ -167,3 +167,16 @@ def test_each_call_builds_a_new_client() -> None:
     finally:
         asyncio.run(a.aclose())
         asyncio.run(b.aclose())
+
+
+@pytest.mark.parametrize("root", ["https://api.example.test:443/v1", "https://API.example.test/v1"])
+def test_bearer_auth_covers_its_own_root_spelled_another_way(root: str) -> None:
+    # httpx normalises a default port and the host's case: the comparison must too.
+    sent = next(BearerAuth(ApiKey(UNIT_KEY), root).sync_auth_flow(httpx.Request("GET", root + "/models")))
+    assert sent.headers.get("authorization") == f"Bearer {UNIT_KEY}"
+
+
+def test_bearer_auth_still_refuses_another_port_or_scheme() -> None:
+    auth = BearerAuth(ApiKey(UNIT_KEY), "https://api.example.test/v1")
+    assert not auth.covers("https://api.example.test:8443/v1/models")
+    assert not auth.covers("http://api.example.test/v1/models")

@@ -77,12 +77,13 @@ def test_500_is_not_a_gateway_status() -> None:
 
 def test_refused_wait_on_429() -> None:
     error = error_from_response(
-        429, hdrs(retry_after="5"), body(message="Slow down."), history=CallHistory(refused_wait=300)
+        429, hdrs(retry_after="5"), body(message="Slow down."),
+        history=CallHistory(refused_wait=300, max_wait=20),
     )
     assert isinstance(error, RateLimitError)
-    assert error.message == "Slow down. (the server asks to wait 300 s)"
+    assert error.message == "Rate limited; try again in 300 s (Slow down)."
     assert error.retry_after == 300  # the refused wait is the one to report
-    assert error.hint == "Rate limited: retry after 300 s."
+    assert "max_retry_wait (20 s)" in error.hint
 
 
 def test_refused_wait_on_503() -> None:
@@ -239,6 +240,8 @@ def test_unknown_statuses() -> None:
 
 def test_long_messages_are_cut_before_the_refused_wait() -> None:
     error = error_from_response(429, None, body(message="x" * 1000), history=CallHistory(refused_wait=90))
+    assert error.message.startswith("Rate limited; try again in 90 s (" + "x" * 297 + "...")
+    error = error_from_response(503, None, body(message="x" * 1000), history=CallHistory(refused_wait=90))
     assert error.message.startswith("x" * 297 + "...")
     assert error.message.endswith(" (the server asks to wait 90 s)")
 
@@ -265,3 +268,11 @@ def test_retry_after_of() -> None:
     assert retry_after_of(hdrs(), body(retry_after_seconds=-1)) is None
     assert retry_after_of(hdrs(), b"") is None
     assert retry_after_of(hdrs(retry_after="later"), b"not json") is None
+
+
+def test_field_errors_reach_the_message_when_the_envelope_has_no_message() -> None:
+    details = [{"loc": ["body", "n"], "msg": "n must be 1 for this model"}]
+    raw = json.dumps({"error": {"code": "validation_error", "details": details}}).encode()
+    error = error_from_response(400, None, raw)
+    assert isinstance(error, InvalidRequestError) and error.rejects("n")
+    assert "n must be 1 for this model" in error.message

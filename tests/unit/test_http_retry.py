@@ -79,13 +79,23 @@ def test_waits_over_max_wait_are_refused(
     retry_after: str | None, body_wait: float | None, retried: bool
 ) -> None:
     for status in (429, 503):
-        assert policy().should_retry(retryable(status, retry_after, body_wait), 0) is retried
+        failure = retryable(status, retry_after, body_wait)
+        p = policy()
+        assert p.should_retry(failure, 0)  # the kind is retryable; the budget decides
+        assert p.within_budget(0.0, p.retry_timeout(failure, 0)) is retried
 
 
 def test_custom_max_wait() -> None:
     p = RetryPolicy(3, max_wait=2.0)
-    assert p.should_retry(retryable(429, "2"), 0)
-    assert not p.should_retry(retryable(429, "2.5"), 0)
+    assert p.within_budget(0.0, p.retry_timeout(retryable(429, "2"), 0))
+    assert not p.within_budget(0.0, p.retry_timeout(retryable(429, "2.5"), 0))
+
+
+def test_the_budget_counts_every_wait_of_the_request() -> None:
+    p = RetryPolicy(5, max_wait=20.0)
+    assert p.within_budget(0.0, 8.0) and p.within_budget(8.0, 8.0)
+    assert not p.within_budget(16.0, 8.0)  # a third 8 s wait would make 24 s
+    assert p.within_budget(16.0, 4.0)
 
 
 def test_connection_failures_before_send_are_retried_after_send_not() -> None:
@@ -186,17 +196,18 @@ def test_give_up_on_429_after_retries() -> None:
 
 
 def test_give_up_on_429_with_a_refused_wait() -> None:
-    error = policy().give_up(retryable(429, "600"), 0)
+    error = policy().give_up(retryable(429, "600"), 0, refused_wait=600.0)
     assert isinstance(error, RateLimitError)
     assert error.retry_after == 600.0
-    assert error.message == "failed 429 (the server asks to wait 600 s)"
+    assert error.message == "Rate limited; try again in 600 s (failed 429)."
+    assert "max_retry_wait" in error.hint
 
 
 def test_give_up_on_429_with_a_refused_body_wait() -> None:
-    error = policy().give_up(retryable(429, None, 90.0), 0)
+    error = policy().give_up(retryable(429, None, 90.0), 0, refused_wait=90.0)
     assert isinstance(error, RateLimitError)
     assert error.retry_after == 90.0
-    assert error.message.endswith("(the server asks to wait 90 s)")
+    assert error.message.startswith("Rate limited; try again in 90 s")
 
 
 @pytest.mark.parametrize("status", GATEWAY)
@@ -214,7 +225,7 @@ def test_give_up_on_a_gateway_status_with_max_retries_zero() -> None:
 
 
 def test_give_up_on_503_with_a_refused_wait() -> None:
-    error = policy().give_up(retryable(503, "3600"), 0)
+    error = policy().give_up(retryable(503, "3600"), 0, refused_wait=3600.0)
     assert isinstance(error, ServerError)
     assert error.message == "failed 503 (the server asks to wait 3600 s)"
     assert error.hint == "The gateway is temporarily unavailable: try again shortly."

@@ -27,7 +27,15 @@ from mesh_magic.core.settings import (
 
 # One refused value per setting, with a piece of the message it must raise.
 BAD_VALUES: dict[str, list[tuple[Any, str]]] = {
-    "base_url": [("ftp://api.example.test", "must start with https://"), ("api.example.test", "https://")],
+    "base_url": [
+        ("ftp://api.example.test", "must start with https://"),
+        ("api.example.test", "https://"),
+        ("https://", "no usable host"),
+        ("http://[::1", "not a valid URL"),
+        ("http://127.0.0.1:70000", "not a valid URL"),
+        ("https://user:secret@api.example.test", "must not hold a user name or password"),
+        ("https://api.example.test/v1?key=1", "only the API root"),
+    ],
     "model": [("", "model is empty"), ("   ", "model is empty")],
     "n": [(0, "from 1 to 10"), (11, "from 1 to 10"), ("two", "whole number"), (True, "from 1 to 10")],
     "size": [
@@ -43,6 +51,7 @@ BAD_VALUES: dict[str, list[tuple[Any, str]]] = {
     "params": [([("seed", 1)], "params must be a dict"), ("seed=1", "params must be a dict")],
     "timeout": [(0, "between 0.1 and 3600"), ("soon", "number of seconds"), (float("nan"), "between")],
     "max_retries": [(-1, "from 0 to 10"), (11, "from 0 to 10"), (1.5, "whole number")],
+    "max_retry_wait": [(-1, "between 0 and 3600"), ("soon", "number of seconds"), (True, "number of seconds")],
     "concurrency": [(0, "from 1 to 64"), (65, "from 1 to 64")],
     "display_max_px": [(8, "0 (embed full resolution) or 16-8192"), (9000, "from 0 to 8192")],
     "cache": [("sometimes", "cache must be one of")],

@@ -95,3 +95,8 @@ def test_host_and_netloc() -> None:
     assert host_of("not a url") == ""
     assert netloc_of("https://api.example.test:8443/v1") == "api.example.test:8443"
     assert netloc_of("https://api.example.test/v1") == "api.example.test"
+
+
+def test_public_url_keeps_ipv6_brackets() -> None:
+    assert public_url("https://user:pw@[::1]:8080/v1?key=1") == "https://[::1]:8080/v1"
+    assert public_url("https://[2001:db8::1]/img.png?sig=abc") == "https://[2001:db8::1]/img.png"

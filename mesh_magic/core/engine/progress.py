@@ -37,10 +37,18 @@ class ItemProgress:
     message: str = ""
     partial: bytes | None = None  # the latest streamed partial image
     partial_index: int = -1  # its partial_image_index
+    retry_at: float | None = None  # time.monotonic() of the next retry, while waiting for it
 
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed")
+
+    def describe(self, now: float | None = None) -> str:
+        """The row's message, with a countdown while it waits to retry."""
+        if self.retry_at is None:
+            return self.message
+        left = max(0.0, self.retry_at - (time.monotonic() if now is None else now))
+        return f"{self.message}: retrying in {left:.0f} s"
 
 
 def add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
@@ -97,10 +105,20 @@ class CallProgress:
         self._changed()
 
     def set_status(self, row: int, status: str, message: str = "") -> None:
-        self.items[row].status = status
+        item = self.items[row]
+        item.status, item.retry_at = status, None
         if message:
-            self.items[row].message = message
+            item.message = message
         self._changed()
+
+    def waiting(self, row: int, seconds: float, reason: str) -> None:
+        """Row `row` sleeps `seconds` before a retry: progress counts down."""
+        item = self.items[row]
+        item.message, item.retry_at = reason, time.monotonic() + seconds
+        self._changed()
+
+    def waiting_rows(self) -> list[ItemProgress]:
+        return [item for item in self.items if item.retry_at is not None]
 
     def show_partial(self, row: int, data: bytes, index: int) -> None:
         item = self.items[row]

@@ -101,6 +101,10 @@ class Runner:
             self.gate.throttle()
             self.gate.rejoin()
 
+    def _on_retry(self, request: ImageRequest, notice: RetryNotice) -> None:
+        reason = "rate limited" if notice.rate_limited else "the gateway is busy"
+        self.progress.waiting(request.row, notice.wait, reason)
+
     # -- one request -------------------------------------------------------
 
     async def one(self, request: ImageRequest) -> None:
@@ -156,7 +160,9 @@ class Runner:
                 async with self.gate:
                     self.progress.set_status(request.row, "running")
                     generation = await self.http().generate(
-                        request, on_event=lambda event: self._on_event(request, event)
+                        request,
+                        on_event=lambda event: self._on_event(request, event),
+                        on_retry=lambda notice: self._on_retry(request, notice),
                     )
                 break
             except RateLimitError as exc:

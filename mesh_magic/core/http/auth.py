@@ -18,15 +18,19 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, key: ApiKey | None, root: str) -> None:
         self._key = key
-        self._root = root.rstrip("/")
+        self._root = httpx.URL(root.rstrip("/"))
 
-    def covers(self, url: str) -> bool:
-        return url == self._root or url.startswith(self._root + "/")
+    def covers(self, url: str | httpx.URL) -> bool:
+        """Same scheme, host and port as the root (as httpx normalises them), path under it."""
+        target, root = httpx.URL(url), self._root
+        if (target.scheme, target.host, target.port) != (root.scheme, root.host, root.port):
+            return False
+        return target.path == root.path or target.path.startswith(root.path.rstrip("/") + "/")
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._key is not None and self.covers(str(request.url)):
+        if self._key is not None and self.covers(request.url):
             request.headers["Authorization"] = "Bearer " + self._key.reveal()
         yield request
 
     def __repr__(self) -> str:
-        return f"BearerAuth({self._key!r}, {self._root!r})"
+        return f"BearerAuth({self._key!r}, {str(self._root)!r})"

@@ -86,7 +86,7 @@ class MeshClient:
         self.settings = settings
         self.http = http
         self.root = settings.api_root.rstrip("/")
-        self.policy = RetryPolicy(settings.max_retries)
+        self.policy = RetryPolicy(settings.max_retries, settings.max_retry_wait)
         self._auth = BearerAuth(settings.api_key, self.root)
         self._secrets = (settings.api_key.reveal(),) if settings.api_key else ()
         self._sleep = sleep
@@ -121,10 +121,15 @@ class MeshClient:
 
     # -- generations -------------------------------------------------------
 
-    async def generate(self, request: ImageRequest, on_event: EventCallback | None = None) -> Generation:
+    async def generate(
+        self,
+        request: ImageRequest,
+        on_event: EventCallback | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+    ) -> Generation:
         """POST one generation (retrying where safe) and return its images."""
         self._require_key()
-        attempt = 0
+        attempt, waited = 0, 0.0
         while True:
             try:
                 return await self._within_timeout(self._generate_once(request, on_event))
@@ -137,9 +142,13 @@ class MeshClient:
             if not self.policy.should_retry(failure, attempt):
                 raise self.policy.give_up(failure, attempt) from None
             wait = self.policy.retry_timeout(failure, attempt)
-            attempt += 1
-            if self._on_retry:
-                self._on_retry(RetryNotice(attempt, wait, rate_limited=_is_rate_limit(failure)))
+            if not self.policy.within_budget(waited, wait):
+                raise self.policy.give_up(failure, attempt, refused_wait=wait) from None
+            attempt, waited = attempt + 1, waited + wait
+            notice = RetryNotice(attempt, wait, rate_limited=_is_rate_limit(failure))
+            for hook in (self._on_retry, on_retry):
+                if hook is not None:
+                    hook(notice)
             await self._sleep(wait)
 
     async def _within_timeout(self, work: Coroutine[Any, Any, Generation]) -> Generation:

@@ -55,6 +55,13 @@ _DEFAULT_MESSAGES: dict[int, str] = {
     504: "Gateway timeout",
 }
 _GATEWAY_STATUSES = (502, 503, 504)
+# Hints for error codes that say more than their status does.
+_CODE_HINTS: dict[str, str] = {
+    "model_capability_not_supported": (
+        "This model does not support what was asked (see above): pick another model "
+        "(%meshimg_models lists them), or drop that option."
+    ),
+}
 _MAX_MESSAGE = 300
 
 
@@ -64,7 +71,8 @@ class CallHistory:
 
     attempts: int = 1  # requests sent, this one included
     max_retries: int | None = None
-    refused_wait: float | None = None  # the server asked to wait longer than we would
+    refused_wait: float | None = None  # a wait that would have passed the budget
+    max_wait: float | None = None  # that budget (max_retry_wait)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -190,7 +198,7 @@ def error_from_response(
         )
     message = _scrub(found.message or _DEFAULT_MESSAGES.get(status, f"HTTP error {status}"), redact)
     field_errors = [{k: _scrub(str(v), redact) for k, v in e.items()} for e in found.field_errors or []]
-    if field_errors and found.message and not any(e["message"] in message for e in field_errors):
+    if field_errors and not any(e["message"] in message for e in field_errors):
         # The envelope's message is often generic ("Validation failed."): the reason is in details.
         message = f"{message.rstrip('.')}: {_join_field_errors(field_errors)}"
     if len(message) > _MAX_MESSAGE:
@@ -202,19 +210,35 @@ def error_from_response(
     }
     cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else MeshImageError)
     if cls is InvalidRequestError:
-        return InvalidRequestError(message, field_errors=field_errors, **common)
+        hint = _CODE_HINTS.get(found.code or "")
+        return InvalidRequestError(message, field_errors=field_errors, hint=hint, **common)
     if cls is RateLimitError:
-        wait = parse_retry_after(headers.get("retry-after"))
-        wait = found.retry_after if wait is None else wait
-        if history.refused_wait is not None:
-            message += f" (the server asks to wait {history.refused_wait:.0f} s)"
-            wait = history.refused_wait
-        return RateLimitError(message, retry_after=wait, **common)
+        return _rate_limited(message, headers, found, history, common)
     if status in _GATEWAY_STATUSES:
         if history.refused_wait is not None:
             message += f" (the server asks to wait {history.refused_wait:.0f} s)"
         return ServerError(message, hint=_gateway_hint(history), **common)
     return cls(message, **common)
+
+
+def _rate_limited(
+    message: str, headers: Mapping[str, str], found: _Envelope, history: CallHistory, common: dict[str, Any]
+) -> RateLimitError:
+    wait = parse_retry_after(headers.get("retry-after"))
+    wait = found.retry_after if wait is None else wait
+    if history.refused_wait is None:
+        return RateLimitError(message, retry_after=wait, **common)
+    wait = history.refused_wait
+    plain = message[:-1] if message.endswith(".") and not message.endswith("...") else message
+    said = "" if message == _DEFAULT_MESSAGES[429] else f" ({plain})"
+    budget = f"{history.max_wait:g} s" if history.max_wait is not None else "its limit"
+    hint = (
+        f"Waiting {wait:.0f} s more would pass max_retry_wait ({budget}): run the cell again "
+        "later, or raise MeshImg.max_retry_wait to wait longer."
+    )
+    return RateLimitError(
+        f"Rate limited; try again in {wait:.0f} s{said}.", retry_after=wait, hint=hint, **common
+    )
 
 
 def retry_after_of(headers: Mapping[str, str], body: bytes) -> float | None:

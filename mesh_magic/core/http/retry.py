@@ -3,8 +3,8 @@
 Only what cannot bill twice is retried: 429 (never billed), 502/503/504 (the
 gateway did not get an answer) and a connection that failed before the request
 left. Waits are exponential with jitter unless the server names one
-(`Retry-After` or `retry_after_seconds`); a wait longer than `max_wait` fails
-the call at once instead of blocking a cell.
+(`Retry-After` or `retry_after_seconds`); waits that would pass the request's
+budget (`max_retry_wait`) fail the call at once instead of blocking a cell.
 """
 
 from __future__ import annotations
@@ -50,34 +50,43 @@ def is_retryable_status(status: int) -> bool:
 
 @dataclass
 class RetryPolicy:
-    """Decides, attempt by attempt, whether to try again and after how long."""
+    """Decides, attempt by attempt, whether to try again and after how long.
+
+    `max_wait` bounds the seconds one request spends waiting between its retries,
+    in all (`max_retry_wait`): a wait that would pass it fails the call at once,
+    saying when to try again, instead of blocking a cell.
+    """
 
     max_retries: int
     max_wait: float = MAX_RETRY_WAIT
     rng: random.Random | None = field(default=None, repr=False)
 
     def should_retry(self, failure: BaseException, attempt: int) -> bool:
-        """`attempt` counts the retries already made (0 after the first request)."""
+        """Whether `failure` may be retried; `attempt` counts the retries already made."""
         if attempt >= self.max_retries:
             return False
         if isinstance(failure, APIConnectionError):
             return failure.before_send
-        if isinstance(failure, RetryableStatus):
-            wait = failure.retry_after
-            return wait is None or wait <= self.max_wait
-        return False
+        return isinstance(failure, RetryableStatus)
 
     def retry_timeout(self, failure: BaseException, attempt: int) -> float:
-        """Seconds to wait before retry number `attempt + 1`."""
+        """Seconds to wait before retry number `attempt + 1`: the server's word, else backoff."""
         wait = failure.retry_after if isinstance(failure, RetryableStatus) else None
         return wait if wait is not None else backoff_delay(attempt, self.rng)
 
-    def give_up(self, failure: BaseException, attempt: int) -> BaseException:
+    def within_budget(self, waited: float, wait: float) -> bool:
+        return waited + wait <= self.max_wait
+
+    def give_up(
+        self, failure: BaseException, attempt: int, *, refused_wait: float | None = None
+    ) -> BaseException:
         """The error to raise when `failure` is not retried (again)."""
         if not isinstance(failure, RetryableStatus):
             return failure
-        wait = failure.retry_after
-        refused = wait if wait is not None and wait > self.max_wait else None
-        return failure.error(
-            CallHistory(attempts=attempt + 1, max_retries=self.max_retries, refused_wait=refused)
+        history = CallHistory(
+            attempts=attempt + 1,
+            max_retries=self.max_retries,
+            refused_wait=refused_wait,
+            max_wait=self.max_wait,
         )
+        return failure.error(history)
