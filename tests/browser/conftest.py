@@ -15,7 +15,6 @@ import secrets
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,14 +27,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.paths import ARTIFACTS, NOTEBOOKS
+from tests.support.servers import free_port
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--disable-dev-shm-usage",
 ]
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
 API_KEY = "rsk_browser_test_key_0123456789"
 START_TIMEOUT = 30.0
 
@@ -98,12 +98,6 @@ def _stop(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
     process.wait(5)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
@@ -142,10 +136,10 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory,
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "root"
     root.mkdir()
-    shutil.copy(REPO / "notebooks" / "panel.ipynb", root / "panel.ipynb")
+    shutil.copy(NOTEBOOKS / "panel.ipynb", root / "panel.ipynb")
     settings = home / "lab-settings"
     _write_settings(settings)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("JUPYTER", "MESH_", "MESHAPI_", "MESHIMG_"))}
     env.update(

@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
+from tests.support.paths import ARTIFACTS, REPO
 
 pytestmark = pytest.mark.browser
 

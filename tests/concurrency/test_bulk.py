@@ -11,8 +11,7 @@ import mesh_magic
 from mesh_magic.core import bulk as _bulk
 from mesh_magic.core.engine.progress import CallProgress
 from mesh_magic.server import Fault
-
-from .conftest import FAST_MODEL, OTHER_MODEL, TINY, generation_requests
+from tests.support.servers import FAST_MODEL, OTHER_MODEL, TINY, generations
 
 
 @pytest.fixture
@@ -47,7 +46,7 @@ def test_429_storm_backs_off_recovers_and_completes_in_order(
     results = mesh_magic.generate_many(prompts, model=FAST_MODEL, size=TINY)
     elapsed = time.perf_counter() - started
     summary = capsys.readouterr().err
-    sent = len(generation_requests(server))
+    sent = len(generations(server))
     gate = collectors[-1].limit
     assert gate is not None
     print(f"\n40 prompts: calm {calm_elapsed:.2f} s; 429 storm {elapsed:.2f} s, {sent} requests, "
@@ -72,11 +71,11 @@ def test_rerun_resumes_from_the_store_without_new_requests(server: Any) -> None:
     prompts = [f"A tin robot, pose {i}" for i in range(5)]
     first = mesh_magic.generate_many(prompts, model=f"{FAST_MODEL},{OTHER_MODEL}", size=TINY,
                                      progress=False)
-    assert len(generation_requests(server)) == 10
+    assert len(generations(server)) == 10
     server.reset()
     again = mesh_magic.generate_many(prompts, model=f"{FAST_MODEL},{OTHER_MODEL}", size=TINY,
                                      progress=False)
-    assert generation_requests(server) == []
+    assert generations(server) == []
     assert [[im.data for im in r] for r in again] == [[im.data for im in r] for r in first]
     assert all(im.cached for r in again for im in r)
     assert [r.rows for r in again] == [r.rows for r in first]
@@ -91,7 +90,7 @@ def test_rerun_after_a_failure_only_pays_for_what_is_missing(server: Any) -> Non
     assert len(failed) == 1
     server.reset()
     again = mesh_magic.generate_many(prompts, model=FAST_MODEL, size=TINY, progress=False)
-    (retry,) = generation_requests(server)
+    (retry,) = generations(server)
     assert retry.json["prompt"] == prompts[failed[0]]
     assert all(len(r) == 1 and not r.errors for r in again)
 
@@ -106,7 +105,7 @@ def test_one_bad_item_fails_alone(server: Any) -> None:
     # The blank prompt fails alone, before anything is sent for it.
     assert isinstance(results[1].errors[0].error, mesh_magic.InvalidOptionError)
     assert len(results[1]) == 0
-    assert len(generation_requests(server)) == 4
+    assert len(generations(server)) == 4
     # The refused one (whichever went first) fails alone too.
     refused = [r for r in results if r.errors and r is not results[1]]
     assert len(refused) == 1 and "safety system" in str(refused[0].errors[0].error)
@@ -117,7 +116,7 @@ def test_one_bad_item_fails_alone(server: Any) -> None:
 def test_bad_options_raise_before_anything_is_sent(server: Any) -> None:
     with pytest.raises(mesh_magic.InvalidOptionError):
         mesh_magic.generate_many(["A cat", "A dog"], n=20, progress=False)
-    assert generation_requests(server) == []
+    assert generations(server) == []
 
 
 def test_rate_limited_item_goes_round_again_after_its_retries(server: Any) -> None:
@@ -126,7 +125,7 @@ def test_rate_limited_item_goes_round_again_after_its_retries(server: Any) -> No
     (result,) = mesh_magic.generate_many(["A patient snail"], model=FAST_MODEL, size=TINY,
                                          max_retries=0, progress=False)
     assert len(result) == 1 and not result.errors
-    assert len(generation_requests(server)) == 3
+    assert len(generations(server)) == 3
 
 
 def test_rate_limit_that_never_ends_is_reported_not_raised(server: Any) -> None:
@@ -135,4 +134,4 @@ def test_rate_limit_that_never_ends_is_reported_not_raised(server: Any) -> None:
                                          max_retries=0, progress=False)
     assert len(result) == 0
     assert isinstance(result.errors[0].error, mesh_magic.RateLimitError)
-    assert len(generation_requests(server)) == 1 + _bulk.BULK_RATE_LIMIT_ROUNDS
+    assert len(generations(server)) == 1 + _bulk.BULK_RATE_LIMIT_ROUNDS

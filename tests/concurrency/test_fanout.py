@@ -6,16 +6,9 @@ import time
 from typing import Any
 
 from mesh_magic.server import Fault
-
-from .conftest import (
-    FAST_MODEL,
-    OTHER_MODEL,
-    SINGLE_IMAGE_MODEL,
-    TINY,
-    Publications,
-    generation_requests,
-    inline_images,
-)
+from tests.support.images import inline_images
+from tests.support.published import Publications
+from tests.support.servers import FAST_MODEL, OTHER_MODEL, SINGLE_IMAGE_MODEL, TINY, generations
 
 
 def _cell(options: str, prompts: list[str]) -> str:
@@ -41,7 +34,7 @@ def test_eight_slow_requests_overlap(server: Any, shell: Any) -> None:
     assert len(result.rows) == 8  # one row per prompt x model, in grid order
     assert [r[0] for r in result.rows] == [p for p in prompts for _ in range(2)]
     assert [im.row for im in result] == list(range(8))
-    assert len(generation_requests(server)) == 8
+    assert len(generations(server)) == 8
     assert server.max_in_flight == 8
     assert elapsed < 1.2
 
@@ -57,7 +50,7 @@ def test_concurrency_setting_is_a_hard_bound(server: Any, shell: Any) -> None:
     print(f"\n6 requests x 200 ms, concurrency=2: {elapsed:.3f} s, peak in flight "
           f"{server.max_in_flight}")
     assert len(shell.user_ns["res"]) == 6
-    assert len(generation_requests(server)) == 6
+    assert len(generations(server)) == 6
     assert server.max_in_flight == 2
     assert elapsed >= 3 * 0.2 * 0.95  # three waves of two
 
@@ -75,7 +68,7 @@ def test_one_failing_model_gives_an_error_tile_and_the_rest(
     assert failure.model == OTHER_MODEL and failure.row == 1
     assert failure.error.status == 500 and "GPU caught fire" in str(failure.error)
     # A 500 may be billed: never retried silently.
-    assert len(generation_requests(server)) == 2
+    assert len(generations(server)) == 2
     (grid,) = published.grids
     assert len(inline_images(grid.html)) == 2
     assert grid.html.count("⚠") == 1 and "GPU caught fire" in grid.html
@@ -91,7 +84,7 @@ def test_single_image_model_falls_back_to_n_requests_and_says_so_once(
     assert [(im.row, im.index) for im in result] == [(r, i) for r in (0, 1) for i in range(3)]
     # Each single request gets its own seed: six different images, not two times three copies.
     assert len({im.data for im in result}) == 6
-    bodies = [r.json for r in generation_requests(server)]
+    bodies = [r.json for r in generations(server)]
     singles = [b for b in bodies if b["n"] == 1]
     assert sorted(b["seed"] for b in singles) == [7, 7, 8, 8, 9, 9]
     assert 1 <= len(bodies) - len(singles) <= 2  # the rejected n=3 attempts

@@ -14,8 +14,7 @@ import pytest
 import mesh_magic
 from mesh_magic.core.engine.progress import CallProgress
 from mesh_magic.server import Fault
-
-from .conftest import FAST_MODEL, OPENAI_MODEL, OTHER_MODEL, TINY
+from tests.support.servers import FAST_MODEL, OPENAI_MODEL, OTHER_MODEL, TINY
 
 
 def _interrupt_when(condition: Callable[[], bool], timeout: float = 15) -> threading.Thread:

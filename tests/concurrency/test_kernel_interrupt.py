@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mesh_magic.server import Fault
-
-from .conftest import FAST_MODEL, OTHER_MODEL, TINY, inline_images
+from tests.support.images import inline_images
+from tests.support.servers import FAST_MODEL, OTHER_MODEL, TINY
 
 SLOW_MODEL = OTHER_MODEL
 

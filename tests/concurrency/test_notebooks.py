@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import generation_requests, inline_images
+from tests.support.images import inline_images
+from tests.support.paths import NOTEBOOKS
+from tests.support.servers import generations
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 DISPLAY_MAX_PX = 256  # what both notebooks configure
 
 
@@ -78,7 +79,7 @@ def test_compare_models_notebook(meshapi_env: Any, tmp_path: Path) -> None:
     _check_grid(_cell(notebook, "import mesh_magic"),
                 [("A paper boat", gpt), ("A paper boat", "stability/sd-3.5-large")], per_row=1)
     # It really ran against the server: 6 + (2 + 1 + 2 single) + 2 + 2 requests.
-    assert len(generation_requests(meshapi_env)) >= 14
+    assert len(generations(meshapi_env)) >= 14
 
 
 @pytest.mark.timeout(120)
@@ -98,7 +99,7 @@ def test_bulk_notebook(meshapi_env: Any, tmp_path: Path) -> None:
     resumed = "".join(out.get("text", "") for out in _cell(notebook, "again =").outputs)
     assert resumed == "all from the store: True\nsame images: True\n"
     # Six prompts, six requests: the second run came from the store.
-    assert len(generation_requests(meshapi_env)) == 6
+    assert len(generations(meshapi_env)) == 6
 
 
 @pytest.mark.parametrize("name", ["compare_models.ipynb", "bulk.ipynb"])

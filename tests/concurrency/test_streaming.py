@@ -9,8 +9,9 @@ import pytest
 
 import mesh_magic
 from mesh_magic.server import Fault
-
-from .conftest import FAST_MODEL, OPENAI_MODEL, OTHER_MODEL, TINY, Publications, inline_images
+from tests.support.images import b64, inline_images, make_png
+from tests.support.published import Publications
+from tests.support.servers import FAST_MODEL, OPENAI_MODEL, OTHER_MODEL, TINY
 
 _PARTIAL_INDEX = re.compile(r'data-partial-index="(\d+)"')
 
@@ -41,10 +42,10 @@ def test_partials_update_one_display_in_order_then_the_grid(
     # In partial_image_index order, up to the last one (normally all three: [0, 1, 2]; a
     # machine too busy to redraw within 0.4 s may merge two updates, never reorder them).
     assert shown == sorted(set(shown)) and len(shown) >= 2 and shown[-1] == 2
-    last = published.items[-1]
+    last = published[-1]
     assert last.is_grid and not last.is_progress  # the grid replaced the progress in place
     assert len(inline_images(last.html)) == 1
-    assert published.items.index(last) == len(published) - 1 and len(published.grids) == 1
+    assert published.index(last) == len(published) - 1 and len(published.grids) == 1
 
 
 def test_mesh_keepalive_chunks_then_final_data(server: Any, published: Publications,
@@ -104,14 +105,7 @@ def test_stream_error_alone_raises(server: Any) -> None:
 
 
 def _png(shade: int) -> str:
-    import base64
-    import io
-
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (32, 32), (shade, 40, 90)).save(out, format="PNG")
-    return base64.b64encode(out.getvalue()).decode()
+    return b64(make_png(32, 32, (shade, 40, 90)))
 
 
 def _sse_then_break(*events: dict[str, Any]) -> Any:

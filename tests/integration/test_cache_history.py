@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_helpers import Published, generations, run
 from IPython.core.error import UsageError
 
 import mesh_magic
@@ -16,11 +15,14 @@ from mesh_magic import CacheMissError, ImageResult, configure
 from mesh_magic.core.config import session
 from mesh_magic.core.store import Store
 from mesh_magic.server import MeshServer
+from tests.support.published import Publications
+from tests.support.servers import generations
+from tests.support.shell import run
 
 CELL = "%%meshimg -m google/imagen-4 -n 2 -s 128x128 -p seed=11\na lighthouse in fog"
 
 
-def test_every_image_is_stored_with_a_sidecar(shell: Any, server: MeshServer, published: Published,
+def test_every_image_is_stored_with_a_sidecar(shell: Any, server: MeshServer, published: Publications,
                                               clean_environment: Path) -> None:
     result = run(shell, CELL)
     for image in result:
@@ -37,14 +39,14 @@ def test_every_image_is_stored_with_a_sidecar(shell: Any, server: MeshServer, pu
         assert server.api_key not in image.path.with_suffix(".json").read_text()
 
 
-def test_cache_off_by_default(shell: Any, server: MeshServer, published: Published) -> None:
+def test_cache_off_by_default(shell: Any, server: MeshServer, published: Publications) -> None:
     run(shell, CELL)
     run(shell, CELL)
     assert len(generations(server)) == 2
 
 
 def test_cache_on_serves_identical_request_from_store(shell: Any, server: MeshServer,
-                                                      published: Published) -> None:
+                                                      published: Publications) -> None:
     run(shell, "%meshimg_config cache=on")
     first = run(shell, CELL)
     assert len(generations(server)) == 1
@@ -58,7 +60,7 @@ def test_cache_on_serves_identical_request_from_store(shell: Any, server: MeshSe
 
 
 def test_cache_on_misses_when_anything_changes(shell: Any, server: MeshServer,
-                                               published: Published) -> None:
+                                               published: Publications) -> None:
     configure(cache="on")
     run(shell, CELL)
     run(shell, CELL.replace("seed=11", "seed=12"))
@@ -68,7 +70,7 @@ def test_cache_on_misses_when_anything_changes(shell: Any, server: MeshServer,
     assert len(generations(server)) == 4
 
 
-def test_cache_from_environment(shell: Any, server: MeshServer, published: Published,
+def test_cache_from_environment(shell: Any, server: MeshServer, published: Publications,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MESHIMG_CACHE", "on")
     run(shell, CELL)
@@ -76,7 +78,7 @@ def test_cache_from_environment(shell: Any, server: MeshServer, published: Publi
     assert len(generations(server)) == 1
 
 
-def test_fresh_bypasses_the_cache(shell: Any, server: MeshServer, published: Published) -> None:
+def test_fresh_bypasses_the_cache(shell: Any, server: MeshServer, published: Publications) -> None:
     configure(cache="on")
     run(shell, CELL)
     fresh = run(shell, CELL.replace("%%meshimg", "%%meshimg --fresh"))
@@ -88,7 +90,7 @@ def test_fresh_bypasses_the_cache(shell: Any, server: MeshServer, published: Pub
 
 
 def test_replay_with_empty_store_is_a_clear_error(shell: Any, server: MeshServer,
-                                                  published: Published,
+                                                  published: Publications,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     configure(cache="replay")
     with pytest.raises(CacheMissError) as info:
@@ -102,7 +104,7 @@ def test_replay_with_empty_store_is_a_clear_error(shell: Any, server: MeshServer
 
 
 def test_replay_serves_stored_images_without_key_or_server(shell: Any, server: MeshServer,
-                                                           published: Published) -> None:
+                                                           published: Publications) -> None:
     configure(cache="on")
     first = run(shell, CELL)
     server.reset()
@@ -114,14 +116,14 @@ def test_replay_serves_stored_images_without_key_or_server(shell: Any, server: M
     assert [im.data for im in replayed] == [im.data for im in first]
 
 
-def test_fresh_and_replay_conflict(shell: Any, server: MeshServer, published: Published) -> None:
+def test_fresh_and_replay_conflict(shell: Any, server: MeshServer, published: Publications) -> None:
     configure(cache="replay")
     with pytest.raises(UsageError, match="--fresh needs the API"):
         run(shell, CELL.replace("%%meshimg", "%%meshimg --fresh"))
     assert server.requests == []
 
 
-def test_history_magic(shell: Any, server: MeshServer, published: Published) -> None:
+def test_history_magic(shell: Any, server: MeshServer, published: Publications) -> None:
     run(shell, "%%meshimg -s 128x128 --no-display\na red fox")
     run(shell, "%%meshimg -m google/imagen-4 -n 2 -s 128x128 --no-display\na blue whale")
     history = run(shell, "%meshimg_history")
@@ -136,7 +138,7 @@ def test_history_magic(shell: Any, server: MeshServer, published: Published) -> 
     assert html.count("<img ") >= 3
 
 
-def test_history_across_a_fresh_store_object(shell: Any, server: MeshServer, published: Published,
+def test_history_across_a_fresh_store_object(shell: Any, server: MeshServer, published: Publications,
                                              clean_environment: Path) -> None:
     result = run(shell, "%%meshimg -n 2 -s 128x128 --no-display\na red fox")
     fresh = Store(clean_environment)
@@ -149,7 +151,7 @@ def test_history_across_a_fresh_store_object(shell: Any, server: MeshServer, pub
     assert mesh_magic.history(text="whale").rows == []
 
 
-def test_history_of_an_empty_store(shell: Any, server: MeshServer, published: Published) -> None:
+def test_history_of_an_empty_store(shell: Any, server: MeshServer, published: Publications) -> None:
     empty = run(shell, "%meshimg_history")
     assert len(empty) == 0
     assert re.search(r"No (stored )?images", published.html)

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_helpers import Published, file_requests, generations, run
 
 import mesh_magic
 from mesh_magic import MeshImageError, configure
 from mesh_magic.core import config as _config
 from mesh_magic.server import Fault, MeshServer
+from tests.support.published import Publications
+from tests.support.servers import file_requests, generations
+from tests.support.shell import run
 
 
 class Evidence:
@@ -70,7 +72,7 @@ def collect_error(evidence: Evidence, where: str, err: BaseException) -> None:
 
 
 def test_successful_magics_never_show_the_key(
-    shell: Any, sentinel_server: MeshServer, published: Published, evidence: Evidence,
+    shell: Any, sentinel_server: MeshServer, published: Publications, evidence: Evidence,
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, tmp_path: Path,
     clean_environment: Path,
 ) -> None:
@@ -103,9 +105,9 @@ def test_successful_magics_never_show_the_key(
     for request in sentinel_server.requests:
         assert key not in json.dumps(request.json) + request.path + request.query
 
-    for data, metadata in published:
-        evidence.add("display", json.dumps(data))
-        evidence.add("display-metadata", json.dumps(metadata))
+    for shown in published:
+        evidence.add("display", json.dumps(shown.data))
+        evidence.add("display-metadata", json.dumps(shown.metadata))
     for name, value in [("result", result), ("url", url_result), ("stream", streamed),
                         ("cached", cached), ("history", history), ("python", python_result)]:
         evidence.add(f"{name}:repr", repr(value))
@@ -149,7 +151,7 @@ def test_successful_magics_never_show_the_key(
     ids=lambda f: f"{f.kind}-{f.status or ''}",
 )
 def test_errors_never_show_the_key(
-    shell: Any, sentinel_server: MeshServer, published: Published, evidence: Evidence,
+    shell: Any, sentinel_server: MeshServer, published: Publications, evidence: Evidence,
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, fault: Fault,
     clean_environment: Path,
 ) -> None:
@@ -160,8 +162,8 @@ def test_errors_never_show_the_key(
     with pytest.raises(MeshImageError) as info:
         run(shell, f"%%meshimg {stream}-s 96x96\na red fox")
     collect_error(evidence, "magic", info.value)
-    for data, metadata in published:
-        evidence.add("display", json.dumps(data) + json.dumps(metadata))
+    for shown in published:
+        evidence.add("display", json.dumps(shown.data) + json.dumps(shown.metadata))
     captured = capsys.readouterr()
     evidence.add("stdout", captured.out)
     evidence.add("stderr", captured.err)
@@ -172,7 +174,7 @@ def test_errors_never_show_the_key(
 
 
 def test_a_server_echoing_the_key_is_redacted(
-    shell: Any, sentinel_server: MeshServer, published: Published, evidence: Evidence,
+    shell: Any, sentinel_server: MeshServer, published: Publications, evidence: Evidence,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     key = evidence.key
@@ -187,15 +189,15 @@ def test_a_server_echoing_the_key_is_redacted(
     mixed = run(shell, "%%meshimg -m openai/gpt-image-1,google/imagen-4 -s 96x96\na red fox")
     assert len(mixed.errors) == 1
     collect_error(evidence, "tile", mixed.errors[0].error)
-    for data, metadata in published:
-        evidence.add("display", json.dumps(data) + json.dumps(metadata))
+    for shown in published:
+        evidence.add("display", json.dumps(shown.data) + json.dumps(shown.metadata))
     captured = capsys.readouterr()
     evidence.add("out", captured.out + captured.err)
     evidence.check()
 
 
 def test_wrong_key_error_does_not_echo_the_sent_key(
-    shell: Any, sentinel_server: MeshServer, published: Published,
+    shell: Any, sentinel_server: MeshServer, published: Publications,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     wrong = "rsk_WRONG_but_still_secret_0123456789"
@@ -209,7 +211,7 @@ def test_wrong_key_error_does_not_echo_the_sent_key(
 
 
 def test_key_in_environment_is_not_shown(
-    shell: Any, sentinel_server: MeshServer, published: Published,
+    shell: Any, sentinel_server: MeshServer, published: Publications,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], evidence: Evidence,
 ) -> None:
     _config.session().set_api_key(None)
@@ -219,8 +221,8 @@ def test_key_in_environment_is_not_shown(
     table = run(shell, "%meshimg_config")
     assert ("api_key", "rsk_…51b8", "env MESHAPI_API_KEY") in table.rows
     evidence.add("table", repr(table) + table._repr_html_())
-    for data, metadata in published:
-        evidence.add("display", json.dumps(data) + json.dumps(metadata))
+    for shown in published:
+        evidence.add("display", json.dumps(shown.data) + json.dumps(shown.metadata))
     captured = capsys.readouterr()
     evidence.add("out", captured.out + captured.err)
     evidence.check()

@@ -6,13 +6,15 @@ import warnings
 from typing import Any
 
 import pytest
-from integration_helpers import Published, generations, run
 from IPython.core.error import UsageError
 
 import mesh_magic
 from mesh_magic.core import config as _config
 from mesh_magic.render.tables import ConfigTable, ModelTable
 from mesh_magic.server import MODELS, MeshServer
+from tests.support.published import Publications
+from tests.support.servers import generations
+from tests.support.shell import run
 
 IMAGE_MODELS = sorted(m["id"] for m in MODELS if "image" in m["output_modalities"])
 
@@ -85,7 +87,7 @@ def test_config_shows_masked_key_and_sources(shell: Any, server: MeshServer,
     assert config_rows(shell)["api_key"] == ("(not set)", "not set")
 
 
-def test_config_sets_session_values(shell: Any, server: MeshServer, published: Published) -> None:
+def test_config_sets_session_values(shell: Any, server: MeshServer, published: Publications) -> None:
     assert run(shell, "%meshimg_config model=google/imagen-4 n=2 size=128x128 quality=low "
                       "cache=on params={\"seed\":5}") is None
     session = _config.session()
@@ -188,7 +190,7 @@ def test_config_login_empty_changes_nothing(shell: Any, server: MeshServer,
 
 
 def test_percent_config_configure_and_meshimg_config_agree(shell: Any, server: MeshServer,
-                                                           published: Published) -> None:
+                                                           published: Publications) -> None:
     run(shell, "%config MeshImg.model = 'google/imagen-4'")
     assert _config.session().model == "google/imagen-4"
     assert run(shell, "%config MeshImg.model") == "google/imagen-4"
@@ -235,7 +237,7 @@ def test_percent_config_help_lists_traits_without_key(shell: Any, server: MeshSe
     assert server.api_key not in out
 
 
-def test_call_options_beat_session(shell: Any, server: MeshServer, published: Published) -> None:
+def test_call_options_beat_session(shell: Any, server: MeshServer, published: Publications) -> None:
     run(shell, "%config MeshImg.model = 'google/imagen-4'")
     run(shell, "%config MeshImg.size = '128x128'")
     run(shell, "%%meshimg -m black-forest-labs/flux-schnell --no-display\nfox")

@@ -6,8 +6,6 @@ import time
 from typing import Any
 
 import pytest
-from error_statuses import STATUSES
-from integration_helpers import Published, generations, run
 from IPython.core.error import UsageError
 
 from mesh_magic import (
@@ -22,6 +20,10 @@ from mesh_magic import (
     configure,
 )
 from mesh_magic.server import Fault, MeshServer
+from tests.support.error_statuses import STATUSES
+from tests.support.published import Publications
+from tests.support.servers import free_port, generations
+from tests.support.shell import run
 
 CELL = "%%meshimg -s 128x128\na red fox"
 
@@ -36,7 +38,7 @@ def shown_traceback(shell: Any, capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize("status", sorted(STATUSES))
 @pytest.mark.parametrize("envelope", ["mesh", "fastapi", "html"])
 def test_every_status_maps_to_its_error(
-    shell: Any, server: MeshServer, published: Published, capsys: pytest.CaptureFixture[str],
+    shell: Any, server: MeshServer, published: Publications, capsys: pytest.CaptureFixture[str],
     status: int, envelope: str,
 ) -> None:
     cls, hint = STATUSES[status]
@@ -67,7 +69,7 @@ def test_every_status_maps_to_its_error(
     assert published == []  # no half-drawn grid
 
 
-def test_rate_limit_hint_states_the_wait(shell: Any, server: MeshServer, published: Published) -> None:
+def test_rate_limit_hint_states_the_wait(shell: Any, server: MeshServer, published: Publications) -> None:
     configure(max_retries=0)
     server.add_fault(Fault(kind="status", status=429, retry_after="30", times=-1))
     with pytest.raises(RateLimitError) as info:
@@ -77,7 +79,7 @@ def test_rate_limit_hint_states_the_wait(shell: Any, server: MeshServer, publish
 
 
 def test_fastapi_field_errors_reach_the_user(shell: Any, server: MeshServer,
-                                             published: Published) -> None:
+                                             published: Publications) -> None:
     server.add_fault(Fault(kind="status", status=422, message="Input should be a valid integer"))
     with pytest.raises(InvalidRequestError) as info:
         run(shell, CELL)
@@ -85,7 +87,7 @@ def test_fastapi_field_errors_reach_the_user(shell: Any, server: MeshServer,
     assert "Input should be a valid integer" in str(info.value)
 
 
-def test_real_server_validation_errors(shell: Any, server: MeshServer, published: Published) -> None:
+def test_real_server_validation_errors(shell: Any, server: MeshServer, published: Publications) -> None:
     with pytest.raises(ModelNotFoundError, match="not-a/model"):
         run(shell, "%%meshimg -m not-a/model\nfox")
     with pytest.raises(UnsupportedModelError, match="cannot generate images"):
@@ -95,7 +97,7 @@ def test_real_server_validation_errors(shell: Any, server: MeshServer, published
 
 
 def test_bad_key_is_an_authentication_error(shell: Any, server: MeshServer,
-                                            published: Published) -> None:
+                                            published: Publications) -> None:
     from mesh_magic.core import config as _config
 
     _config.session().set_api_key("rsk_wrong_key_000000000000")
@@ -105,7 +107,7 @@ def test_bad_key_is_an_authentication_error(shell: Any, server: MeshServer,
     assert generations(server)[0].headers["authorization"] == "Bearer rsk_wrong_key_000000000000"
 
 
-def test_missing_key(shell: Any, server: MeshServer, published: Published) -> None:
+def test_missing_key(shell: Any, server: MeshServer, published: Publications) -> None:
     from mesh_magic.core import config as _config
 
     _config.session().set_api_key(None)
@@ -141,7 +143,7 @@ def test_missing_key(shell: Any, server: MeshServer, published: Published) -> No
         ("%%meshimg --save 'unclosed\nfox", "Could not read the options"),
     ],
 )
-def test_validation_errors_send_nothing(shell: Any, server: MeshServer, published: Published,
+def test_validation_errors_send_nothing(shell: Any, server: MeshServer, published: Publications,
                                         cell: str, match: str) -> None:
     with pytest.raises(UsageError, match=match):
         run(shell, cell)
@@ -149,7 +151,7 @@ def test_validation_errors_send_nothing(shell: Any, server: MeshServer, publishe
     assert published == []
 
 
-def test_usage_error_is_one_line(shell: Any, server: MeshServer, published: Published,
+def test_usage_error_is_one_line(shell: Any, server: MeshServer, published: Publications,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(UsageError):
         run(shell, "%%meshimg -n 0\nfox")
@@ -161,7 +163,7 @@ def test_usage_error_is_one_line(shell: Any, server: MeshServer, published: Publ
 # -- retries -----------------------------------------------------------------------------------
 
 
-def test_503_then_success_is_retried(shell: Any, server: MeshServer, published: Published) -> None:
+def test_503_then_success_is_retried(shell: Any, server: MeshServer, published: Publications) -> None:
     server.add_fault(Fault(kind="status", status=503))
     result = run(shell, CELL)
     requests = generations(server)
@@ -171,7 +173,7 @@ def test_503_then_success_is_retried(shell: Any, server: MeshServer, published: 
     assert published.html.count("<img ") == 1
 
 
-def test_429_retry_after_is_waited(shell: Any, server: MeshServer, published: Published) -> None:
+def test_429_retry_after_is_waited(shell: Any, server: MeshServer, published: Publications) -> None:
     server.add_fault(Fault(kind="status", status=429, retry_after="1"))
     started = time.monotonic()
     result = run(shell, CELL)
@@ -182,7 +184,7 @@ def test_429_retry_after_is_waited(shell: Any, server: MeshServer, published: Pu
     assert len(result) == 1
 
 
-def test_503_retry_after_is_waited(shell: Any, server: MeshServer, published: Published) -> None:
+def test_503_retry_after_is_waited(shell: Any, server: MeshServer, published: Publications) -> None:
     server.add_fault(Fault(kind="status", status=503, retry_after="1"))
     started = time.monotonic()
     run(shell, "%%meshimg -s 128x128 --no-display\nfox")
@@ -191,14 +193,14 @@ def test_503_retry_after_is_waited(shell: Any, server: MeshServer, published: Pu
     assert second.time - first.time >= 0.95
 
 
-def test_500_is_not_retried(shell: Any, server: MeshServer, published: Published) -> None:
+def test_500_is_not_retried(shell: Any, server: MeshServer, published: Publications) -> None:
     server.add_fault(Fault(kind="status", status=500))
     with pytest.raises(ServerError):
         run(shell, CELL)
     assert len(generations(server)) == 1
 
 
-def test_retries_exhausted(shell: Any, server: MeshServer, published: Published) -> None:
+def test_retries_exhausted(shell: Any, server: MeshServer, published: Publications) -> None:
     configure(max_retries=1)
     server.add_fault(Fault(kind="status", status=502, retry_after="0", times=-1))
     with pytest.raises(ServerError) as info:
@@ -207,7 +209,7 @@ def test_retries_exhausted(shell: Any, server: MeshServer, published: Published)
     assert len(generations(server)) == 2
 
 
-def test_long_retry_after_fails_fast(shell: Any, server: MeshServer, published: Published) -> None:
+def test_long_retry_after_fails_fast(shell: Any, server: MeshServer, published: Publications) -> None:
     server.add_fault(Fault(kind="status", status=429, retry_after="600", times=-1))
     started = time.monotonic()
     with pytest.raises(RateLimitError) as info:
@@ -217,12 +219,9 @@ def test_long_retry_after_fails_fast(shell: Any, server: MeshServer, published: 
     assert len(generations(server)) == 1
 
 
-def test_connection_refused(shell: Any, server: MeshServer, published: Published) -> None:
-    import socket
+def test_connection_refused(shell: Any, server: MeshServer, published: Publications) -> None:
 
-    with socket.socket() as sock:  # a loopback port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     configure(base_url=f"http://127.0.0.1:{port}", max_retries=1)
     with pytest.raises(APIConnectionError, match=f"127.0.0.1:{port}") as info:
         run(shell, CELL)
@@ -236,7 +235,7 @@ def test_connection_refused(shell: Any, server: MeshServer, published: Published
      ("corrupt_b64", "not valid base64"), ("not_image", "not an image"),
      ("truncated_image", "truncated"), ("huge_image", "too large")],
 )
-def test_malformed_responses(shell: Any, server: MeshServer, published: Published, kind: str,
+def test_malformed_responses(shell: Any, server: MeshServer, published: Publications, kind: str,
                              match: str) -> None:
     server.add_fault(Fault(kind=kind))
     with pytest.raises(ResponseError, match=match) as info:
@@ -246,7 +245,7 @@ def test_malformed_responses(shell: Any, server: MeshServer, published: Publishe
 
 
 def test_one_failing_model_does_not_sink_the_others(shell: Any, server: MeshServer,
-                                                    published: Published) -> None:
+                                                    published: Publications) -> None:
     server.add_fault(Fault(kind="status", status=500, model="google/imagen-4",
                            message="imagen exploded"))
     result = run(shell, "%%meshimg -m openai/gpt-image-1,google/imagen-4 -s 128x128\nfox")
@@ -263,7 +262,7 @@ def test_one_failing_model_does_not_sink_the_others(shell: Any, server: MeshServ
 
 @pytest.mark.parametrize("model", ["openai/dall-e-3", "black-forest-labs/flux-1.1-pro"])
 def test_n_on_a_single_image_model_falls_back(shell: Any, server: MeshServer,
-                                              published: Published, model: str) -> None:
+                                              published: Publications, model: str) -> None:
     result = run(shell, f"%%meshimg -m {model} -n 3 -s 128x128\na red fox")
     bodies = [r.json for r in generations(server)]
     assert [b["n"] for b in bodies] == [3, 1, 1, 1]

@@ -10,17 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_helpers import Published, file_requests, generations, run
 from PIL import Image
 
 from mesh_magic import ImageResult
 from mesh_magic.server import MeshServer
+from tests.support.published import Publications
+from tests.support.servers import file_requests, generations
+from tests.support.shell import run
 
 SMALL = "-s 128x128"
 
 
 def test_defaults_send_the_documented_body(shell: Any, server: MeshServer,
-                                           published: Published) -> None:
+                                           published: Publications) -> None:
     result = run(shell, "%%meshimg\nA futuristic city skyline at sunset")
     assert isinstance(result, ImageResult)
     (request,) = generations(server)
@@ -40,7 +42,7 @@ def test_defaults_send_the_documented_body(shell: Any, server: MeshServer,
     assert published.html.count("<img ") == 1
 
 
-def test_line_magic(shell: Any, server: MeshServer, published: Published) -> None:
+def test_line_magic(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%meshimg -m google/imagen-4 {SMALL} A fox's den, \"cosy\" at dusk")
     (request,) = generations(server)
     assert request.json["prompt"] == "A fox's den, \"cosy\" at dusk"
@@ -49,7 +51,7 @@ def test_line_magic(shell: Any, server: MeshServer, published: Published) -> Non
     assert len(result) == 1
 
 
-def test_n(shell: Any, server: MeshServer, published: Published) -> None:
+def test_n(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%%meshimg -n 3 {SMALL}\nthree foxes")
     (request,) = generations(server)
     assert request.json["n"] == 3
@@ -58,7 +60,7 @@ def test_n(shell: Any, server: MeshServer, published: Published) -> None:
     assert published.html.count("<img ") == 3
 
 
-def test_long_option_names(shell: Any, server: MeshServer, published: Published) -> None:
+def test_long_option_names(shell: Any, server: MeshServer, published: Publications) -> None:
     run(shell, "%%meshimg --model google/imagen-4 --n 2 --size 96x64 --quality low "
                "--output-format jpeg\nfox")
     (request,) = generations(server)
@@ -72,7 +74,7 @@ def test_long_option_names(shell: Any, server: MeshServer, published: Published)
     [("square", "1024x1024"), ("landscape", "1536x1024"), ("portrait", "1024x1536"),
      ("auto", "auto"), ("200x100", "200x100")],
 )
-def test_size(shell: Any, server: MeshServer, published: Published, flag: str,
+def test_size(shell: Any, server: MeshServer, published: Publications, flag: str,
               expected: str) -> None:
     result = run(shell, f"%%meshimg -s {flag} --no-display\nfox")
     assert generations(server)[0].json["size"] == expected
@@ -81,14 +83,14 @@ def test_size(shell: Any, server: MeshServer, published: Published, flag: str,
 
 
 @pytest.mark.parametrize("quality", ["low", "medium", "high", "hd", "standard", "auto"])
-def test_quality(shell: Any, server: MeshServer, published: Published, quality: str) -> None:
+def test_quality(shell: Any, server: MeshServer, published: Publications, quality: str) -> None:
     run(shell, f"%%meshimg -q {quality} {SMALL} --no-display\nfox")
     assert generations(server)[0].json["quality"] == quality
 
 
 @pytest.mark.parametrize(("fmt", "mime"), [("png", "image/png"), ("jpeg", "image/jpeg"),
                                            ("webp", "image/webp")])
-def test_output_format(shell: Any, server: MeshServer, published: Published, fmt: str,
+def test_output_format(shell: Any, server: MeshServer, published: Publications, fmt: str,
                        mime: str) -> None:
     result = run(shell, f"%%meshimg -f {fmt} {SMALL} --no-display\nfox")
     assert generations(server)[0].json["output_format"] == fmt
@@ -97,7 +99,7 @@ def test_output_format(shell: Any, server: MeshServer, published: Published, fmt
 
 
 def test_response_format_url_downloads_without_authorization(
-    shell: Any, server: MeshServer, published: Published
+    shell: Any, server: MeshServer, published: Publications
 ) -> None:
     result = run(shell, f"%%meshimg -m google/imagen-4 -n 2 --response-format url {SMALL}\nfox")
     (request,) = generations(server)
@@ -115,14 +117,14 @@ def test_response_format_url_downloads_without_authorization(
     assert result[0].to_pil().size == (128, 128)
 
 
-def test_response_format_b64_json(shell: Any, server: MeshServer, published: Published) -> None:
+def test_response_format_b64_json(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%%meshimg -m google/imagen-4 --response-format b64_json {SMALL}\nfox")
     assert generations(server)[0].json["response_format"] == "b64_json"
     assert file_requests(server) == []
     assert result[0].source == "b64_json"
 
 
-def test_data_uri_model(shell: Any, server: MeshServer, published: Published) -> None:
+def test_data_uri_model(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%%meshimg -m meshapi/data-uri-preview --response-format url -n 2 {SMALL}"
                         "\nblueprint of a fox")
     (request,) = generations(server)
@@ -132,7 +134,7 @@ def test_data_uri_model(shell: Any, server: MeshServer, published: Published) ->
     assert result[1].to_pil().size == (128, 128)
 
 
-def test_params_json_and_string(shell: Any, server: MeshServer, published: Published) -> None:
+def test_params_json_and_string(shell: Any, server: MeshServer, published: Publications) -> None:
     run(shell, "%%meshimg -p seed=42 -p background=transparent -p guidance_scale=7.5 "
                "-p watermark=false -p 'meta={\"tags\": [\"a\", 1]}' -p label=\"007\" "
                f"-p 'title=a fox, at dusk' {SMALL} --no-display\nfox")
@@ -146,20 +148,20 @@ def test_params_json_and_string(shell: Any, server: MeshServer, published: Publi
     assert body["title"] == "a fox, at dusk"  # shell quotes group words and are removed
 
 
-def test_param_seed_is_deterministic(shell: Any, server: MeshServer, published: Published) -> None:
+def test_param_seed_is_deterministic(shell: Any, server: MeshServer, published: Publications) -> None:
     first = run(shell, f"%%meshimg -m google/imagen-4 -p seed=7 {SMALL} --no-display\nfox")
     second = run(shell, f"%%meshimg -m google/imagen-4 -p seed=7 {SMALL} --no-display\nfox")
     assert first[0].data == second[0].data
     assert len(generations(server)) == 2  # cache is off by default
 
 
-def test_out_binds_variable(shell: Any, server: MeshServer, published: Published) -> None:
+def test_out_binds_variable(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%%meshimg -o fox_images {SMALL}\nfox")
     assert shell.user_ns["fox_images"] is result
     assert len(shell.user_ns["fox_images"]) == 1
 
 
-def test_save_writes_files_and_sidecars(shell: Any, server: MeshServer, published: Published,
+def test_save_writes_files_and_sidecars(shell: Any, server: MeshServer, published: Publications,
                                         tmp_path: Path) -> None:
     target = tmp_path / "saved images"
     result = run(shell, f"%%meshimg -n 2 {SMALL} --save '{target}'\na red fox")
@@ -177,7 +179,7 @@ def test_save_writes_files_and_sidecars(shell: Any, server: MeshServer, publishe
         assert server.api_key not in sidecar.read_text()
 
 
-def test_no_display_publishes_nothing(shell: Any, server: MeshServer, published: Published,
+def test_no_display_publishes_nothing(shell: Any, server: MeshServer, published: Publications,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     result = run(shell, f"%%meshimg --no-display -o quiet {SMALL}\nfox")
     assert published == []
@@ -189,9 +191,9 @@ def test_no_display_publishes_nothing(shell: Any, server: MeshServer, published:
 
 
 def test_display_publishes_grid_with_metadata(shell: Any, server: MeshServer,
-                                              published: Published) -> None:
+                                              published: Publications) -> None:
     run(shell, "%%meshimg -m openai/gpt-image-1,google/imagen-4 -s 600x300 -p seed=3\na red fox")
-    (data, metadata) = published[-1]
+    data, metadata = published[-1].data, published[-1].metadata
     html = data["text/html"]
     thumbs = re.findall(r'src="data:(image/[a-z]+);base64,([^"]+)"', html)
     assert len(thumbs) == 2
@@ -207,7 +209,7 @@ def test_display_publishes_grid_with_metadata(shell: Any, server: MeshServer,
     assert server.api_key not in json.dumps(metadata) + html
 
 
-def test_several_models_make_rows(shell: Any, server: MeshServer, published: Published) -> None:
+def test_several_models_make_rows(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%%meshimg -m openai/gpt-image-1,google/imagen-4,black-forest-labs/"
                         f"flux-schnell -n 2 {SMALL}\na lighthouse")
     bodies = [r.json for r in generations(server)]
@@ -223,7 +225,7 @@ def test_several_models_make_rows(shell: Any, server: MeshServer, published: Pub
         (2, "black-forest-labs/flux-schnell")]
 
 
-def test_separator_makes_prompt_rows(shell: Any, server: MeshServer, published: Published) -> None:
+def test_separator_makes_prompt_rows(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%%meshimg -m google/imagen-4,black-forest-labs/flux-schnell {SMALL}\n"
                         "  a red fox  \n---\na blue whale\n")
     assert sorted((r.json["prompt"], r.json["model"]) for r in generations(server)) == [
@@ -237,7 +239,7 @@ def test_separator_makes_prompt_rows(shell: Any, server: MeshServer, published: 
 
 
 def test_interpolation_from_user_namespace(shell: Any, server: MeshServer,
-                                           published: Published) -> None:
+                                           published: Publications) -> None:
     shell.user_ns.update({"animal": "otter", "colors": ["teal", "gold"], "ratio": 0.5})
     run(shell, f"%%meshimg {SMALL}\nAn {{animal}} in {{colors[1]}}, {{ratio:.0%}}, {{unknown}}, "
                "{{literal}}")
@@ -245,19 +247,19 @@ def test_interpolation_from_user_namespace(shell: Any, server: MeshServer,
         "An otter in gold, 50%, {unknown}, {literal}")
 
 
-def test_interpolation_in_line_magic(shell: Any, server: MeshServer, published: Published) -> None:
+def test_interpolation_in_line_magic(shell: Any, server: MeshServer, published: Publications) -> None:
     shell.user_ns["animal"] = "badger"
     run(shell, f"%meshimg {SMALL} a {{animal}} at night")
     assert generations(server)[0].json["prompt"] == "a badger at night"
 
 
-def test_raw_disables_interpolation(shell: Any, server: MeshServer, published: Published) -> None:
+def test_raw_disables_interpolation(shell: Any, server: MeshServer, published: Publications) -> None:
     shell.user_ns["animal"] = "otter"
     run(shell, f"%%meshimg --raw {SMALL}\nAn {{animal}} with {{{{braces}}}}")
     assert generations(server)[0].json["prompt"] == "An {animal} with {{braces}}"
 
 
-def test_timeout_option(shell: Any, server: MeshServer, published: Published) -> None:
+def test_timeout_option(shell: Any, server: MeshServer, published: Publications) -> None:
     from mesh_magic import APITimeoutError
 
     server.latency = 3.0
@@ -268,13 +270,13 @@ def test_timeout_option(shell: Any, server: MeshServer, published: Published) ->
     assert len(generations(server)) == 1  # a timeout is not retried (it may be billed)
 
 
-def test_timeout_long_enough_succeeds(shell: Any, server: MeshServer, published: Published) -> None:
+def test_timeout_long_enough_succeeds(shell: Any, server: MeshServer, published: Publications) -> None:
     server.latency = 0.3
     result = run(shell, f"%%meshimg --timeout 10 {SMALL} --no-display\nslow fox")
     assert len(result) == 1
 
 
-def test_stream_option(shell: Any, server: MeshServer, published: Published) -> None:
+def test_stream_option(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%%meshimg -m google/imagen-4 --stream -n 2 {SMALL}\nfox")
     (request,) = generations(server)
     assert request.json["stream"] is True
@@ -283,7 +285,7 @@ def test_stream_option(shell: Any, server: MeshServer, published: Published) -> 
     assert all(im.source == "stream" for im in result)
 
 
-def test_result_value_and_underscore(shell: Any, server: MeshServer, published: Published) -> None:
+def test_result_value_and_underscore(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, f"%%meshimg {SMALL}\nfox")
     assert shell.user_ns["_"] is result
     assert result.ok

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_helpers import generations
 
 import mesh_magic
 from mesh_magic import (
@@ -22,6 +21,7 @@ from mesh_magic import (
 )
 from mesh_magic.core import config as _config
 from mesh_magic.server import Fault, MeshServer
+from tests.support.servers import generations
 
 
 def test_generate(server: MeshServer) -> None:

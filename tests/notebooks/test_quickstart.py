@@ -29,9 +29,9 @@ from nbclient import NotebookClient
 from PIL import Image
 
 from mesh_magic.testing import TEST_KEY
+from tests.support.paths import NOTEBOOKS
 
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK = REPO / "notebooks" / "quickstart.ipynb"
+NOTEBOOK = NOTEBOOKS / "quickstart.ipynb"
 
 # The saved notebook measured 248 KB (18 thumbnails at 384 px); the bound leaves room to grow.
 SAVED_SIZE_LIMIT = 512 * 1024

@@ -1,4 +1,4 @@
-"""Fixtures for the panel tests: a loopback MeshServer, a clean session, panels that get closed."""
+"""Fixtures for the panel tests: the session pointed at the server, panels that get closed."""
 
 from __future__ import annotations
 
@@ -13,16 +13,10 @@ from mesh_magic.core import config as _config
 from mesh_magic.server import MeshServer
 
 
-@pytest.fixture
-def server() -> Iterator[MeshServer]:
-    with MeshServer() as running:
-        yield running
-
-
 @pytest.fixture(autouse=True)
 def session(server: MeshServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point the core at `server` through the environment, as a user's shell would."""
-    _config.session().reset()
+    """Point the core at `server` through the environment only, as a user's shell would."""
+    _config.session().reset()  # forget what the `server` fixture configured in the session
     monkeypatch.setenv("MESHAPI_BASE_URL", server.base_url)
     monkeypatch.setenv("MESHAPI_API_KEY", server.api_key or "")
     monkeypatch.delenv("MESH_API_KEY", raising=False)

@@ -22,15 +22,11 @@ from mesh_magic.core import config as _config
 from mesh_magic.core.results import ImageResult
 from mesh_magic.server import MODELS, Fault, MeshServer
 from mesh_magic.widget_panel import ImagePanel, parse_params
+from tests.support.servers import generation_bodies
 
-GENERATIONS = "/v1/images/generations"
 IMAGE_MODEL_IDS = sorted(m["id"] for m in MODELS if "image" in m["output_modalities"])
 
 Waiter = Callable[..., Any]
-
-
-def generations(server: MeshServer) -> list[dict[str, Any]]:
-    return [r.json for r in server.requests if r.path == GENERATIONS]
 
 
 def tiles(p: ImagePanel) -> list[Any]:
@@ -68,7 +64,7 @@ def test_generate_sends_the_form_and_fills_the_gallery(
                       size="512x512", quality="low", output_format="png",
                       params="seed=7\nbackground=transparent")
 
-    [body] = generations(server)
+    [body] = generation_bodies(server)
     assert body["prompt"] == "a red fox in the snow"
     assert body["model"] == "google/imagen-4"
     assert body["n"] == 2
@@ -97,7 +93,7 @@ def test_gallery_shows_the_newest_first(make_panel: Callable[..., ImagePanel],
     second = generate(p, "a dog", model="black-forest-labs/flux-schnell")
 
     assert p.results == [first, second]
-    assert [b["model"] for b in generations(server)] == [
+    assert [b["model"] for b in generation_bodies(server)] == [
         "openai/gpt-image-1", "black-forest-labs/flux-schnell"]
     assert "flux-schnell" in caption(tiles(p)[0])
     assert "gpt-image-1" in caption(tiles(p)[1])
@@ -109,7 +105,7 @@ def test_comma_separated_models_compare_side_by_side(
         make_panel: Callable[..., ImagePanel], server: MeshServer) -> None:
     p = make_panel(size="256x256")
     result = generate(p, "a kite", model="openai/gpt-image-1, google/imagen-4")
-    assert sorted(b["model"] for b in generations(server)) == [
+    assert sorted(b["model"] for b in generation_bodies(server)) == [
         "google/imagen-4", "openai/gpt-image-1"]
     assert len(result) == 2 and len(tiles(p)) == 2
 
@@ -144,7 +140,7 @@ def test_invalid_input_is_shown_and_nothing_is_sent(
 
     assert message in shown(p.errors)
     assert "Not sent" in shown(p.status)
-    assert generations(server) == []
+    assert generation_bodies(server) == []
     assert not p.busy and not p.generate_button.disabled
     assert p.results == []
 
@@ -230,7 +226,7 @@ def test_double_click_sends_one_request(
     p.generate_button.click()  # after it finished, Generate works again
     p.wait(10)
 
-    assert len(generations(server)) == 2
+    assert len(generation_bodies(server)) == 2
     assert len(p.results) == 2
     assert server.max_in_flight == 1
 

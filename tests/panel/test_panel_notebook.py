@@ -8,8 +8,9 @@ import nbformat
 from nbclient import NotebookClient
 
 from mesh_magic.server import MeshServer
+from tests.support.paths import NOTEBOOKS
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "panel.ipynb"
+NOTEBOOK = NOTEBOOKS / "panel.ipynb"
 
 
 def _stream_text(cell: nbformat.NotebookNode) -> str:

@@ -11,14 +11,16 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import ARTIFACTS, REPO, REPORT, Report, cheap_render
+
+from tests.reliability.report import REPORT, Report, cheap_render
+from tests.support.paths import ARTIFACTS, REPO
+from tests.support.servers import free_port
 
 PRISM_BIN = REPO / "node_modules" / ".bin" / "prism"
 # CI clones the repo with shared/ beside it.
@@ -26,17 +28,11 @@ WIRE_SPEC = REPO.parent / "shared" / "meshapi-images-openapi.yaml"
 _prism: dict[str, Any] = {}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_prism() -> None:
     """Start Prism in the background as soon as a contract test is selected (it takes ~3-5 s)."""
     if _prism or not PRISM_BIN.exists() or not WIRE_SPEC.exists():
         return
-    port = _free_port()
+    port = free_port()
     log = open(ARTIFACTS.joinpath("prism.log") if ARTIFACTS.exists() else os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(PRISM_BIN), "mock", "-h", "127.0.0.1", "-p", str(port), str(WIRE_SPEC)],
@@ -83,7 +79,7 @@ def prism_process() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def report() -> Report:
-    """The session's collector (also importable as reliability_helpers.REPORT)."""
+    """The session's collector (also importable as tests.reliability.report.REPORT)."""
     return REPORT
 
 

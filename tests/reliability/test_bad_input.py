@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
-from reliability_helpers import REPORT
 
 from mesh_magic.core import config as _config
 from mesh_magic.core.errors import APITimeoutError, MeshImageError
 from mesh_magic.core.prompt import interpolate, prepare_prompts, split_prompts
 from mesh_magic.magics.args import split_line as _split_line
+from tests.reliability.report import REPORT
 
 pytestmark = pytest.mark.usefixtures("cheap_images")
 

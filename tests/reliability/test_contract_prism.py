@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability_helpers import REPORT
 
 from mesh_magic.core.errors import AuthenticationError, InvalidRequestError, MeshImageError
 from mesh_magic.core.generate import plan
 from mesh_magic.core.http.client import MeshClient
+from tests.reliability.report import REPORT
 
 KEY = "rsk_contract_0123456789abcdef"
 PROMPT = "A futuristic city skyline at sunset, vibrant colors, digital art"

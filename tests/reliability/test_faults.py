@@ -8,7 +8,6 @@ how long the call took.
 from __future__ import annotations
 
 import email.utils
-import socket
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -16,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from error_statuses import STATUSES as HINTS
-from reliability_helpers import REPORT, rss_peak
 
 import mesh_magic
 from mesh_magic.core import config as _config
@@ -35,6 +32,10 @@ from mesh_magic.core.errors import (
 )
 from mesh_magic.server import Fault
 from mesh_magic.server._responses import DEFAULT_ERRORS
+from tests.reliability.report import REPORT, rss_peak
+from tests.support.error_statuses import STATUSES as HINTS
+from tests.support.images import tagged_png
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.usefixtures("cheap_images", "fast_backoff")
 
@@ -183,8 +184,6 @@ def test_one_corrupt_b64_item_of_two_keeps_the_other() -> None:
     """The server corrupts every item of a response, so this one case uses a MockTransport."""
     import base64
 
-    from reliability_helpers import tagged_png
-
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -326,9 +325,7 @@ def test_connection_reset_mid_body(server: Any) -> None:
 
 
 def test_connect_error_is_retried_then_reported(server: Any) -> None:
-    with socket.socket() as sock:  # a loopback port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     attempts: list[str] = []
 
     class Counting(httpx.AsyncHTTPTransport):

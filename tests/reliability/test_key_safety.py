@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability_helpers import REPORT, SENTINEL_KEY, scan_tree, tagged_png
 
 import mesh_magic
 from mesh_magic.core import config as _config
@@ -29,6 +28,9 @@ from mesh_magic.core.errors import InvalidOptionError, MeshImageError, ResponseE
 from mesh_magic.core.keys import ApiKey
 from mesh_magic.render.tables import ConfigTable
 from mesh_magic.server import Fault
+from tests.reliability.report import REPORT
+from tests.support.images import tagged_png
+from tests.support.sentinel import SENTINEL_KEY
 
 pytestmark = pytest.mark.usefixtures("cheap_images", "fast_backoff")
 
@@ -131,8 +133,8 @@ def test_key_never_shown_logged_or_saved(sentinel_server: Any, shell: Any, tmp_p
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     for record in records:
         _check(f"log record {record.name}", formatter.format(record), repr(record.args))
-    scan_tree(tmp_path, "files under tmp")  # the store (images, sidecars, cache) and --save
-    assert REPORT.key_places == [], REPORT.key_places
+    REPORT.scan_tree(tmp_path, "files under tmp")  # the store (images, sidecars, cache) and --save
+    assert REPORT.keys.places == [], REPORT.keys.places
     # Requests: the key goes to the API paths only, never to the image host.
     reset()
     to_api = [r for r in requests if r.path in API_PATHS]
@@ -179,7 +181,7 @@ def test_executed_notebook_has_no_key(sentinel_server: Any, tmp_path: Path,
     nbformat.write(nb, path)
     text = path.read_bytes()
     _check("the executed notebook (.ipynb JSON)", text)
-    scan_tree(tmp_path / "nb-store", "the notebook's store")
+    REPORT.scan_tree(tmp_path / "nb-store", "the notebook's store")
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
     errors = {o["ename"] for o in outputs if o["output_type"] == "error"}
     assert errors == {"AuthenticationError", "InvalidRequestError"}, errors

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import REPORT, png_prompt, rss_peak
 
 import mesh_magic
 from mesh_magic.core import config as _config
 from mesh_magic.core.errors import MeshImageError, ResponseError, ServerError
 from mesh_magic.server import Fault
+from tests.reliability.report import REPORT, rss_peak
+from tests.support.images import png_prompt
 
 PROMPTS = 200
 RSS_BOUND = 96 * 1024 * 1024  # RSS growth allowed for 200 small images + bookkeeping

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import threading
 import time
@@ -31,29 +30,12 @@ from mesh_magic.core.request import build_requests
 from mesh_magic.core.results import ImageResult, ItemError
 from mesh_magic.render.grid import result_html
 from mesh_magic.server import Fault
+from tests.support.images import make_png
+from tests.support.mock_api import API_BASE, MOCK_KEY, sse, use_mock
+from tests.support.servers import generations
 
 URL_MODEL = "google/imagen-4"  # url items, served from /v1/files on the loopback server
 SINGLE_MODEL = "openai/dall-e-3"  # max_n = 1: n > 1 is fanned out into single requests
-MOCK_BASE = "https://api.example.test"
-MOCK_KEY = "rsk_review_0123456789abcdef"
-
-
-def _png(color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (24, 16), color).save(out, format="PNG")
-    return out.getvalue()
-
-
-def _generations(server: Any) -> list[Any]:
-    return [r for r in server.requests if r.path == "/v1/images/generations"]
-
-
-def _use_mock(handler: Any) -> None:
-    engine().set_transport(httpx.MockTransport(handler))
-    _config.configure(base_url=MOCK_BASE)
-    _config.session().set_api_key(MOCK_KEY)
 
 
 # --- cache: only a complete answer may answer an identical request later ------------------
@@ -66,12 +48,12 @@ def test_cache_does_not_serve_a_generation_that_partly_failed(server: Any) -> No
     assert len(first) == 1 and len(first.errors) == 1
     again = mesh_magic.generate("a lighthouse", model=URL_MODEL, n=2, size="64x64",
                                 response_format="url", cache="on")
-    assert len(_generations(server)) == 2, "an incomplete answer was served from the cache"
+    assert len(generations(server)) == 2, "an incomplete answer was served from the cache"
     assert len(again) == 2 and not again.errors and not any(im.cached for im in again)
     # The complete answer is what the cache keeps now.
     third = mesh_magic.generate("a lighthouse", model=URL_MODEL, n=2, size="64x64",
                                 response_format="url", cache="on")
-    assert len(_generations(server)) == 2 and all(im.cached for im in third)
+    assert len(generations(server)) == 2 and all(im.cached for im in third)
     # Every paid image, the failed call's one included, is still in the store.
     assert len(mesh_magic.history(None)) == 3
 
@@ -140,7 +122,7 @@ class _FakeClient:
 
 
 def test_an_unexpected_error_cancels_the_sibling_requests() -> None:
-    settings = resolve({"base_url": MOCK_BASE, "api_key": MOCK_KEY, "concurrency": 4},
+    settings = resolve({"base_url": API_BASE, "api_key": MOCK_KEY, "concurrency": 4},
                        environ={})
     requests = build_requests(["a", "b", "c"], settings)
     fake = _FakeClient()
@@ -160,15 +142,11 @@ def test_an_unexpected_error_cancels_the_sibling_requests() -> None:
 
 # --- odd but harmless stream fields are not crashes ----------------------------------------
 
-def _sse(*events: dict[str, Any]) -> bytes:
-    return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events)
-
-
 def test_stream_with_odd_partial_index_and_created_still_delivers(tmp_path: Path) -> None:
-    image = base64.b64encode(_png()).decode()
+    image = base64.b64encode(make_png(24, 16, (10, 120, 200))).decode()
 
     def handler(request: httpx.Request) -> httpx.Response:
-        body = _sse(
+        body = sse(
             {"type": "image_generation.partial_image", "b64_json": image,
              "partial_image_index": "first"},
             {"type": "image_generation.completed", "b64_json": image, "created": "yesterday"},
@@ -176,7 +154,7 @@ def test_stream_with_odd_partial_index_and_created_still_delivers(tmp_path: Path
         return httpx.Response(200, content=body, headers={"content-type": "text/event-stream",
                                                           "x-request-id": "req_odd"})
 
-    _use_mock(handler)
+    use_mock(handler)
     result = mesh_magic.generate("odd stream", stream=True)
     assert len(result) == 1 and not result.errors, result.errors
     assert isinstance(result[0].created, int) and result[0].path is not None
@@ -199,13 +177,13 @@ def test_stream_size_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
     async def endless() -> Any:
         for _ in range(200):  # 12.8 MiB, far over the 256 KiB limit
-            yield _sse(filler)
+            yield sse(filler)
         sent.set()
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=endless(), headers={"content-type": "text/event-stream"})
 
-    _use_mock(handler)
+    use_mock(handler)
     with pytest.raises(ResponseError, match="limit"):
         mesh_magic.generate("endless stream", stream=True)
     assert not sent.is_set(), "the whole stream was read"
@@ -214,15 +192,15 @@ def test_stream_size_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invalid_option_error_is_still_a_value_error() -> None:
     # Sanity: the fixes above keep option errors before any request.
     with pytest.raises(InvalidOptionError):
-        mesh_magic.generate("", base_url=MOCK_BASE)
+        mesh_magic.generate("", base_url=API_BASE)
 
 
 def test_stream_error_code_never_carries_the_key() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        body = _sse({"error": {"code": f"echo:{MOCK_KEY}", "message": "upstream said no"}})
+        body = sse({"error": {"code": f"echo:{MOCK_KEY}", "message": "upstream said no"}})
         return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
 
-    _use_mock(handler)
+    use_mock(handler)
     with pytest.raises(mesh_magic.MeshImageError) as caught:
         mesh_magic.generate("echo", stream=True)
     err = caught.value
@@ -237,4 +215,4 @@ def test_gateway_hint_says_whether_it_was_retried(server: Any, retries: int, phr
     with pytest.raises(mesh_magic.ServerError) as caught:
         mesh_magic.generate("a gate", size="128x128")
     assert phrase in caught.value.hint
-    assert len(_generations(server)) == retries + 1
+    assert len(generations(server)) == retries + 1

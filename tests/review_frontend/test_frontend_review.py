@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,14 +10,6 @@ from mesh_magic.core import config as _config
 from mesh_magic.magics import GenerateMagics as MeshImgMagics
 from mesh_magic.magics.args import split_line as _split_line
 from mesh_magic.render.tables import ConfigTable, ModelTable
-
-
-@pytest.fixture
-def offline_shell(shell: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("MESHAPI_BASE_URL", "offline")
-    yield shell
-    atexit.unregister(shell.atexit_operations)
-    shell.user_ns.clear()
 
 
 def test_config_accepts_json_params_with_spaces(offline_shell: Any) -> None:

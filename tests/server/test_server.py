@@ -9,12 +9,10 @@ import dataclasses
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,25 +28,11 @@ from mesh_magic.server import (
     offline_transport,
     render_preview,
 )
+from tests.support.paths import REPO
+from tests.support.servers import free_port
 
 GEN = "/v1/images/generations"
 SMALL = "256x256"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MeshServer]:
-    with MeshServer(image_host="localhost") as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "server" in request.fixturenames:
-        srv: MeshServer = request.getfixturevalue("server")
-        srv.reset()
-        srv.latency = 0.0
 
 
 @pytest.fixture
@@ -509,7 +493,7 @@ def test_import_is_light() -> None:
     code = ("import sys, mesh_magic.server; "
             "print([m for m in ('IPython', 'starlette', 'uvicorn', 'PIL') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=20)
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=20)
     assert done.stdout.strip() == "[]", done.stderr
 
 
@@ -541,15 +525,9 @@ def test_render_preview() -> None:
     assert _image(jpeg).format == "JPEG"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_cli_serves_until_terminated() -> None:
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MESHAPI_API_KEY": "rsk_cli_key"}
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MESHAPI_API_KEY": "rsk_cli_key"}
     proc = subprocess.Popen([sys.executable, "-m", "mesh_magic.server", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -566,7 +544,7 @@ def test_cli_serves_until_terminated() -> None:
 
 
 def test_cli_refuses_a_public_host() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-m", "mesh_magic.server", "--host", "0.0.0.0"],
                           capture_output=True, text=True, env=env, timeout=10)
     assert done.returncode == 2 and "--allow-remote" in done.stderr

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from store_helpers import NoNetwork, generations, html_images, sha256, stored_images
 
 import mesh_magic
 from mesh_magic import CacheMissError
 from mesh_magic.core.engine.loop import engine
 from mesh_magic.render.grid import result_html
+from tests.support.images import html_images
+from tests.support.servers import NoNetwork, generations
+from tests.support.store_files import sha256, stored_images
 
 BASE = {"size": "256x256", "n": 1}
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from store_helpers import code_notebook, error_outputs, html_images, run_notebook, sha256, stream_text
 
 import mesh_magic
 from mesh_magic.core.history import History
+from tests.support.images import html_images
+from tests.support.notebooks import code_notebook, error_outputs, run_notebook, stream_text
+from tests.support.store_files import sha256
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from typing import Any
 import nbformat
 import pytest
 from PIL import Image, ImageFilter
-from store_helpers import html_images
 
 from mesh_magic.core.results import GeneratedImage, ImageResult
+from tests.support.images import html_images
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import all_files, generations, sha256, stored_images
 
 import mesh_magic
 from mesh_magic.core.engine.progress import CallProgress
 from mesh_magic.render import grid as _display
+from tests.support.servers import generations
+from tests.support.store_files import all_files, sha256, stored_images
 
 
 def test_a_broken_display_still_leaves_image_and_sidecar(

@@ -9,24 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
-from store_helpers import all_files, part_files, sha256, stored_images
 
 import mesh_magic
 from mesh_magic.core.files import atomic_write
 from mesh_magic.core.results import GeneratedImage, ImageResult
 from mesh_magic.core.store import Store
+from tests.support.images import make_png
+from tests.support.store_files import all_files, part_files, sha256, stored_images
 
-
-def png(color: tuple[int, int, int] = (200, 40, 40), size: int = 32) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (size, size), color).save(out, format="PNG")
-    return out.getvalue()
+RED = (200, 40, 40)
 
 
 def image(data: bytes | None = None, **fields: Any) -> GeneratedImage:
     values: dict[str, Any] = {
-        "data": data or png(), "mime_type": "image/png", "width": 32, "height": 32,
+        "data": data or make_png(32, 32, RED), "mime_type": "image/png", "width": 32, "height": 32,
         "prompt": "A red square", "model": "openai/gpt-image-1", "request_id": "req_1",
         "created": 1_700_000_000, "params": {"model": "openai/gpt-image-1", "n": 1, "seed": 7},
         "revised_prompt": "A vivid red square",
@@ -64,7 +60,7 @@ def test_a_crash_mid_write_leaves_no_file_and_no_temp_file(
         else:
             patch.setattr(os, fail_at, boom)
         with pytest.raises(OSError, match="simulated"):
-            atomic_write(target, png())
+            atomic_write(target, make_png(32, 32, RED))
     assert not target.exists()
     assert all_files(tmp_path) == []  # no .part leftovers either
 
@@ -138,9 +134,9 @@ def test_an_unwritable_store_still_shows_the_images_with_a_note(
 def test_unreadable_or_tampered_entries_are_skipped(tmp_path: Path) -> None:
     store = Store(tmp_path / "s")
     good = store.put(image(prompt="good"))
-    bad = store.put(image(png((0, 0, 255)), prompt="tampered"))
+    bad = store.put(image(make_png(32, 32, (0, 0, 255)), prompt="tampered"))
     assert bad.path is not None and good.path is not None
-    bad.path.write_bytes(png((0, 255, 0)))  # no longer matches the sidecar's sha256
+    bad.path.write_bytes(make_png(32, 32, (0, 255, 0)))  # no longer matches the sidecar's sha256
     (good.path.parent / "junk.json").write_text("{not json")
     (good.path.parent / ".x.png.abcd.part").write_bytes(b"half")  # a crashed writer's leftover
     assert [im.prompt for im in store.history()] == ["good"]
@@ -185,7 +181,7 @@ def test_save_writes_friendly_names_and_sidecars(shell: Any, tmp_path: Path, sto
         # The store got its own copy before anything was shown.
         assert im.path is not None and im.path.is_relative_to(store) and im.path.read_bytes() == im.data
     # Saving other bytes under the same name never overwrites: it gets a suffix.
-    other = image(png((1, 2, 3)), prompt=result[0].prompt, model=result[0].model)
+    other = image(make_png(32, 32, (1, 2, 3)), prompt=result[0].prompt, model=result[0].model)
     ImageResult([other]).save(out)
     assert (out / "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0-2.png").read_bytes() == other.data
     assert (out / "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0.png").read_bytes() == result[0].data

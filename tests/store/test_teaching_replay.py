@@ -15,9 +15,11 @@ from typing import Any
 
 import nbformat
 import pytest
-from store_helpers import all_files, error_outputs, output_images, run_notebook, sha256, stored_images
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+from tests.support.notebooks import error_outputs, output_images, run_notebook
+from tests.support.paths import NOTEBOOKS
+from tests.support.store_files import all_files, sha256, stored_images
+
 NOTEBOOK = NOTEBOOKS / "teaching_replay.ipynb"
 SHIPPED = NOTEBOOKS / "teaching_store"
 

@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-from error_statuses import STATUSES
 
 from mesh_magic.core.errors import (
     APIConnectionError,
@@ -29,6 +28,7 @@ from mesh_magic.core.errors import (
 )
 from mesh_magic.core.http import outcomes as _outcomes
 from mesh_magic.core.http.outcomes import error_from_response, parse_retry_after
+from tests.support.error_statuses import STATUSES
 
 HTML_PAGE = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from unit_helpers import API_BASE, UNIT_KEY, b64, generation_body, json_response, make_image
 
 import mesh_magic
 from mesh_magic.core.constants import BACKOFF_BASE, BACKOFF_CAP, MAX_RETRY_WAIT
@@ -32,6 +31,8 @@ from mesh_magic.core.http.factory import build_http_client
 from mesh_magic.core.http.retry import backoff_delay
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.settings import Settings
+from tests.support.images import b64, make_image
+from tests.support.mock_api import API_BASE, MOCK_KEY, generation_body, json_response
 
 T = TypeVar("T")
 Handler = Callable[[httpx.Request], Any]
@@ -115,7 +116,7 @@ def test_body_headers_and_result(settings: Callable[..., Settings], png: bytes) 
         "response_format": "b64_json", "output_format": "png", "seed": 42,
         "background": "transparent", "guidance_scale": 7.5,
     }
-    assert sent.headers["authorization"] == f"Bearer {UNIT_KEY}"
+    assert sent.headers["authorization"] == f"Bearer {MOCK_KEY}"
     assert sent.headers["user-agent"].startswith("mesh-magic/")
     assert sent.headers["accept"] == "application/json"
     assert generation.request_id == "req_abc"
@@ -197,10 +198,10 @@ def test_url_image_on_another_host_gets_no_authorization(
     harness = Harness(settings(), handler)
     generation = harness.generate()
     api, cdn = harness.requests
-    assert api.headers["authorization"] == f"Bearer {UNIT_KEY}"
+    assert api.headers["authorization"] == f"Bearer {MOCK_KEY}"
     assert cdn.url.host == "cdn.example.net"
     assert "authorization" not in cdn.headers
-    assert UNIT_KEY not in str(cdn.headers) and UNIT_KEY not in str(cdn.url)
+    assert MOCK_KEY not in str(cdn.headers) and MOCK_KEY not in str(cdn.url)
     assert generation.images[0].data == png
     assert generation.images[0].source == "url"
 
@@ -246,7 +247,7 @@ def test_plain_http_to_a_remote_host_is_refused_with_a_key(settings: Callable[..
     http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: calls.append(r) or ok(b"")))
     with pytest.raises(InvalidOptionError, match="plain http://") as info:
         MeshClient(settings(base_url="http://api.example.test"), http)
-    assert UNIT_KEY not in str(info.value)
+    assert MOCK_KEY not in str(info.value)
     assert "MESHIMG_ALLOW_INSECURE_HTTP" in str(info.value)
     assert calls == []
 
@@ -257,7 +258,7 @@ def test_plain_http_allowed_for_loopback(settings: Callable[..., Settings], png:
                                          base: str) -> None:
     harness = Harness(settings(base_url=base), sequence(ok(png)))
     harness.generate()
-    assert harness.requests[0].headers["authorization"] == f"Bearer {UNIT_KEY}"
+    assert harness.requests[0].headers["authorization"] == f"Bearer {MOCK_KEY}"
 
 
 def test_plain_http_allowed_without_key_or_when_opted_in(
@@ -396,11 +397,11 @@ def test_backoff_delay_bounds() -> None:
 
 
 def test_error_echoing_the_key_is_redacted(settings: Callable[..., Settings]) -> None:
-    body = {"error": {"code": "invalid_api_key", "message": f"Bad key {UNIT_KEY}"}}
+    body = {"error": {"code": "invalid_api_key", "message": f"Bad key {MOCK_KEY}"}}
     harness = Harness(settings(), sequence(json_response(body, 401, {"x-request-id": "req_k"})))
     with pytest.raises(AuthenticationError) as info:
         harness.generate()
-    assert UNIT_KEY not in str(info.value)
+    assert MOCK_KEY not in str(info.value)
     assert info.value.request_id == "req_k"
 
 
@@ -497,7 +498,7 @@ def test_list_models(settings: Callable[..., Settings], wrap: bool) -> None:
     (sent,) = harness.requests
     assert sent.url.path == "/v1/models"
     assert sent.url.params["type"] == "image"
-    assert sent.headers["authorization"] == f"Bearer {UNIT_KEY}"
+    assert sent.headers["authorization"] == f"Bearer {MOCK_KEY}"
 
 
 def test_list_models_errors(settings: Callable[..., Settings]) -> None:
@@ -528,10 +529,10 @@ def test_engine_transport_injection(png: bytes) -> None:
 
     engine().set_transport(httpx.MockTransport(handler))
     result = mesh_magic.generate("a fox", model="m/a,m/b", n=2, base_url=API_BASE,
-                                 api_key=UNIT_KEY)
+                                 api_key=MOCK_KEY)
     assert len(result) == 4
     assert sorted(json.loads(r.content)["model"] for r in seen) == ["m/a", "m/b"]
-    assert all(r.headers["authorization"] == f"Bearer {UNIT_KEY}" for r in seen)
+    assert all(r.headers["authorization"] == f"Bearer {MOCK_KEY}" for r in seen)
     assert [(im.row, im.index) for im in result] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert all(im.path is not None and im.path.exists() for im in result)
 
@@ -549,7 +550,7 @@ def test_engine_invalid_request_fans_out_singles(png: bytes) -> None:
         return json_response(generation_body(png))
 
     engine().set_transport(httpx.MockTransport(handler))
-    result = mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=UNIT_KEY)
+    result = mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=MOCK_KEY)
     assert seen == [3, 1, 1, 1]
     assert len(result) == 3
     assert [im.index for im in result] == [0, 1, 2]
@@ -559,5 +560,5 @@ def test_engine_invalid_request_fans_out_singles(png: bytes) -> None:
     engine().set_transport(httpx.MockTransport(lambda r: (seen.append(1), json_response(
         {"error": {"code": "invalid_size", "message": "bad size"}}, 400))[1]))
     with pytest.raises(InvalidRequestError, match="bad size"):
-        mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=UNIT_KEY)
+        mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=MOCK_KEY)
     assert seen == [1]

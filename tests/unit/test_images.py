@@ -8,10 +8,10 @@ import zlib
 
 import pytest
 from PIL import Image
-from unit_helpers import make_image
 
 from mesh_magic.core.errors import ResponseError
 from mesh_magic.core.images import MAX_PIXELS, inspect_image, sniff_mime, thumbnail, to_pil
+from tests.support.images import make_image
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

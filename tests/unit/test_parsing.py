@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from unit_helpers import b64, make_image
 
 from mesh_magic.core.errors import ResponseError
 from mesh_magic.core.parsing import (
@@ -16,6 +15,7 @@ from mesh_magic.core.parsing import (
     parse_generation,
     parse_item,
 )
+from tests.support.images import b64, make_image
 
 
 def test_three_item_kinds(png: bytes) -> None:

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from unit_helpers import UNIT_KEY, make_image
 
 from mesh_magic.core.errors import RateLimitError, ServerError
 from mesh_magic.core.results import GeneratedImage, ImageResult, ItemError
 from mesh_magic.render.grid import MIME_METADATA_KEY, render_result, result_html, result_text
+from tests.support.images import make_image
+from tests.support.mock_api import MOCK_KEY
 
 _IMG = re.compile(r'<img src="data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)"')
 
@@ -180,7 +181,7 @@ def test_metadata_has_facts_and_never_a_key() -> None:
     assert meta["errors"] == [{"row": 2, "model": "m/c", "message": "provider died",
                                "status": 500, "request_id": "req_3"}]
     dumped = json.dumps(metadata)
-    assert "rsk_" not in dumped and UNIT_KEY not in dumped
+    assert "rsk_" not in dumped and MOCK_KEY not in dumped
     assert "api_key" not in dumped and "authorization" not in dumped.lower()
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from unit_helpers import make_image
 
 from mesh_magic.core import store as _store
 from mesh_magic.core.errors import CacheMissError
@@ -17,6 +16,7 @@ from mesh_magic.core.files import atomic_write
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.results import GeneratedImage
 from mesh_magic.core.store import Store, cache_key, replay_miss
+from tests.support.images import make_image
 
 BASE = "https://api.example.test"
 

@@ -1,4 +1,4 @@
-"""Shared state and helpers of the reliability suite (imported as `reliability_helpers`).
+"""The reliability suite's collector, and its helpers for speed and memory.
 
 `REPORT` is the session's collector: every test adds what it tried (faults, bad
 inputs, load requests, bytes searched for the key). `tests/reliability/conftest.py`
@@ -7,8 +7,6 @@ writes it to test-artifacts/reliability.json and prints it as a table.
 
 from __future__ import annotations
 
-import io
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,19 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-
-
-def _sentinel_from_suite_conftest() -> str:
-    # One source of truth: the suite-wide conftest defines the sentinel key.
-    text = (REPO / "tests" / "conftest.py").read_text(encoding="utf-8")
-    match = re.search(r'^SENTINEL_KEY\s*=\s*"([^"]+)"', text, re.M)
-    assert match, "tests/conftest.py no longer defines SENTINEL_KEY"
-    return match.group(1)
-
-
-SENTINEL_KEY = _sentinel_from_suite_conftest()
+from tests.support.images import tagged_png
+from tests.support.sentinel import KeySearch
 
 
 @dataclass
@@ -39,8 +26,7 @@ class Report:
     faults: list[dict[str, Any]] = field(default_factory=list)
     bad_inputs: dict[str, int] = field(default_factory=dict)
     load: dict[str, Any] = field(default_factory=dict)
-    key_scans: dict[str, int] = field(default_factory=lambda: {"blobs": 0, "bytes": 0, "sightings": 0})
-    key_places: list[str] = field(default_factory=list)
+    keys: KeySearch = field(default_factory=KeySearch)
     contract: dict[str, int] = field(default_factory=lambda: {"requests": 0, "violations": 0})
     tallies: dict[str, dict[str, int]] = field(default_factory=dict)
     used: bool = False
@@ -64,16 +50,15 @@ class Report:
 
     def scan(self, data: Any, where: str) -> int:
         """Count SENTINEL_KEY in `data` (str, bytes or anything repr-able); remember where."""
-        blob = data if isinstance(data, bytes) else str(data).encode("utf-8", "surrogatepass")
-        found = blob.count(SENTINEL_KEY.encode())
         with self._lock:
             self.used = True
-            self.key_scans["blobs"] += 1
-            self.key_scans["bytes"] += len(blob)
-            self.key_scans["sightings"] += found
-            if found:
-                self.key_places.append(where)
-        return found
+        return self.keys.scan(data, where)
+
+    def scan_tree(self, root: Path, where: str) -> int:
+        """Search every byte of every file under `root` for the key."""
+        with self._lock:
+            self.used = True
+        return self.keys.scan_tree(root, where)
 
     def as_dict(self) -> dict[str, Any]:
         lost = self.load.get("items_lost", 0)
@@ -83,7 +68,7 @@ class Report:
                 "bad_inputs_tried": sum(self.bad_inputs.values()),
                 "load_requests": self.load.get("requests", 0),
                 "items_lost": lost,
-                "key_sightings": self.key_scans["sightings"],
+                "key_sightings": self.keys.sightings,
                 "contract_requests": self.contract["requests"],
                 "contract_violations": self.contract["violations"],
             },
@@ -91,7 +76,7 @@ class Report:
             "bad_inputs": self.bad_inputs,
             "bad_input_outcomes": self.tallies,
             "load": self.load,
-            "key_scans": {**self.key_scans, "places": self.key_places},
+            "key_scans": {**self.keys.counts(), "places": self.keys.places},
             "contract": self.contract,
         }
 
@@ -103,8 +88,8 @@ class Report:
             ("requests in the load run", str(s["load_requests"])),
             ("items lost (must be 0)", str(s["items_lost"])),
             ("key sightings (must be 0)",
-             f"{s['key_sightings']}  (in {self.key_scans['blobs']} blobs, "
-             f"{self.key_scans['bytes']:,} bytes searched)"),
+             f"{s['key_sightings']}  (in {self.keys.blobs} blobs, "
+             f"{self.keys.bytes_searched:,} bytes searched)"),
             ("wire-contract requests / violations",
              f"{s['contract_requests']} / {s['contract_violations']}"),
         ]
@@ -115,37 +100,9 @@ class Report:
 REPORT = Report()
 
 
-def scan_tree(root: Path, where: str) -> int:
-    """Search every byte of every file under `root` for the key."""
-    found = 0
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            found += REPORT.scan(path.read_bytes(), f"{where}:{path.relative_to(root)}")
-    return found
-
-
-def tagged_png(prompt: str, index: int = 0) -> bytes:
-    """A tiny PNG that carries its prompt in a text chunk (cheap stand-in for server rendering)."""
-    from PIL import Image, PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    info.add_text("prompt", prompt)
-    info.add_text("index", str(index))
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), ((index * 40) % 256, 80, 120)).save(out, format="PNG", pnginfo=info)
-    return out.getvalue()
-
-
 def cheap_render(prompt: str, *, model: str, seed: int | None, index: int, width: int, height: int,
                  fmt: str, label: str, **_: Any) -> bytes:
     return tagged_png(prompt, index)
-
-
-def png_prompt(data: bytes) -> str | None:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return img.text.get("prompt")  # type: ignore[attr-defined]
 
 
 def rss_bytes() -> int:
