@@ -9,6 +9,7 @@ from nbclient import NotebookClient
 
 from mesh_magic.server import MeshServer
 from tests.support.paths import NOTEBOOKS
+from tests.support.servers import generation_bodies
 
 NOTEBOOK = NOTEBOOKS / "panel.ipynb"
 
@@ -25,8 +26,8 @@ def test_the_notebook_is_saved_without_outputs() -> None:
     assert not any("127.0.0.1" in cell.source or "http://" in cell.source for cell in nb.cells)
 
 
-def test_the_notebook_runs_and_generates(server: MeshServer, tmp_path: Path) -> None:
-    # The `session` fixture put MESHAPI_BASE_URL/MESHAPI_API_KEY in os.environ: the kernel
+def test_the_notebook_runs_and_generates(meshapi_env: MeshServer, tmp_path: Path) -> None:
+    # `meshapi_env` put MESHAPI_BASE_URL/MESHAPI_API_KEY in os.environ: the kernel
     # inherits them, exactly as a user's shell environment would reach their kernel.
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, timeout=120, kernel_name="python3",
@@ -37,7 +38,7 @@ def test_the_notebook_runs_and_generates(server: MeshServer, tmp_path: Path) -> 
     assert "1 generation(s) so far" in summary and "2 images, 0 errors" in summary
     assert "sizes seen by the callback: ['512x512', '512x512']" in summary
     assert any("kernel answered: panel busy=False, results so far=1" in t for t in texts)
-    [body] = [r.json for r in server.requests if r.path == "/v1/images/generations"]
+    [body] = generation_bodies(meshapi_env)
     assert body["n"] == 2 and body["size"] == "512x512" and body["seed"] == 42
     # The panel itself is a widget view in the output, not a text repr.
     shown = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
