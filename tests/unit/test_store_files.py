@@ -1,4 +1,4 @@
-"""The store on disk: atomic writes, sidecars, what a failed write leaves, --save file names."""
+"""The store on disk: atomic writes, sidecars, what a failed write leaves, tampered entries."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-import mesh_magic
 from mesh_magic.core.files import atomic_write
-from mesh_magic.core.results import GeneratedImage, ImageResult
+from mesh_magic.core.results import GeneratedImage
 from mesh_magic.core.store import Store
 from tests.support.images import make_png
-from tests.support.store_files import all_files, part_files, sha256, stored_images
+from tests.support.store_files import all_files, part_files, sha256
 
 RED = (200, 40, 40)
 
@@ -120,17 +119,6 @@ def test_a_failed_sidecar_write_removes_the_image_again(
     assert store.history() == []
 
 
-def test_an_unwritable_store_still_shows_the_images_with_a_note(
-    monkeypatch: pytest.MonkeyPatch, store: Path
-) -> None:
-    with monkeypatch.context() as patch:
-        patch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("simulated")))
-        result = mesh_magic.generate("a grey pebble", base_url="offline", size="256x256")
-    assert len(result) == 1 and result[0].path is None
-    assert any("Could not write to the store" in note for note in result.notes)
-    assert stored_images(store) == [] and part_files(store) == []
-
-
 def test_unreadable_or_tampered_entries_are_skipped(tmp_path: Path) -> None:
     store = Store(tmp_path / "s")
     good = store.put(image(prompt="good"))
@@ -156,32 +144,3 @@ def test_cache_entries_cannot_point_outside_the_store(tmp_path: Path) -> None:
     for path in (store.root / "cache").glob("*.json"):
         path.write_text(json.dumps(entry))
     assert store.lookup(request, "offline", any_host=True) is None
-
-
-# -- --save -------------------------------------------------------------------------------
-
-
-def test_save_writes_friendly_names_and_sidecars(shell: Any, tmp_path: Path, store: Path) -> None:
-    out = tmp_path / "out"
-    shell.run_line_magic("meshimg_config", "base_url=offline")
-    shell.run_cell(f"%%meshimg -n 2 -s 256x256 --save {out} -o res\nA Lighthouse, at dawn!  (v2)")
-    names = sorted(p.name for p in out.iterdir())
-    assert names == [
-        "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0.json",
-        "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0.png",
-        "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-1.json",
-        "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-1.png",
-    ]
-    result: ImageResult = shell.user_ns["res"]
-    for im in result:
-        saved = out / f"{im.slug()}.png"
-        assert saved.read_bytes() == im.data
-        meta = json.loads(saved.with_suffix(".json").read_text())
-        assert meta["prompt"] == "A Lighthouse, at dawn!  (v2)" and meta["sha256"] == sha256(im.data)
-        # The store got its own copy before anything was shown.
-        assert im.path is not None and im.path.is_relative_to(store) and im.path.read_bytes() == im.data
-    # Saving other bytes under the same name never overwrites: it gets a suffix.
-    other = image(make_png(32, 32, (1, 2, 3)), prompt=result[0].prompt, model=result[0].model)
-    ImageResult([other]).save(out)
-    assert (out / "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0-2.png").read_bytes() == other.data
-    assert (out / "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0.png").read_bytes() == result[0].data
