@@ -35,7 +35,7 @@ from mesh_magic.server._responses import DEFAULT_ERRORS
 from tests.reliability.report import REPORT, rss_peak
 from tests.support.error_statuses import STATUSES as HINTS
 from tests.support.images import tagged_png
-from tests.support.servers import free_port
+from tests.support.servers import free_port, generations
 
 pytestmark = pytest.mark.usefixtures("cheap_images", "fast_backoff")
 
@@ -428,3 +428,13 @@ def test_stream_breaks(server: Any) -> None:
     assert isinstance(out.error, ResponseError)
     assert "ended before the image arrived" in out.error.message
     assert len(out.generations) == 1
+
+
+@pytest.mark.parametrize(("retries", "phrase"), [(0, "not retried"), (1, "retried already")])
+def test_gateway_hint_says_whether_it_was_retried(server: Any, retries: int, phrase: str) -> None:
+    server.add_fault(Fault(kind="status", status=503, times=-1))
+    _config.configure(max_retries=retries)
+    with pytest.raises(mesh_magic.ServerError) as caught:
+        mesh_magic.generate("a gate", size="128x128")
+    assert phrase in caught.value.hint
+    assert len(generations(server)) == retries + 1

@@ -30,6 +30,7 @@ from mesh_magic.render.tables import ConfigTable
 from mesh_magic.server import Fault
 from tests.reliability.report import REPORT
 from tests.support.images import tagged_png
+from tests.support.mock_api import MOCK_KEY, sse, use_mock
 from tests.support.sentinel import SENTINEL_KEY
 
 pytestmark = pytest.mark.usefixtures("cheap_images", "fast_backoff")
@@ -302,3 +303,16 @@ def test_key_holder_masks_and_refuses_pickling() -> None:
     _check("Settings repr", repr(settings), str(settings))
     with pytest.raises(TypeError):
         pickle.dumps(settings)
+
+
+def test_stream_error_code_never_carries_the_key() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = sse({"error": {"code": f"echo:{MOCK_KEY}", "message": "upstream said no"}})
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    use_mock(handler)
+    with pytest.raises(mesh_magic.MeshImageError) as caught:
+        mesh_magic.generate("echo", stream=True)
+    err = caught.value
+    shown = f"{err} {err.code} {err.message} {err._render_traceback_()}"
+    assert MOCK_KEY not in shown and "upstream said no" in shown

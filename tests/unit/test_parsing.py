@@ -149,3 +149,9 @@ def test_stream_events() -> None:
     assert classify_event("", json.dumps({"hello": 1})).kind == "ignore"
     with pytest.raises(ResponseError, match="not JSON"):
         classify_event("", "{broken")
+
+
+def test_classify_event_tolerates_a_non_numeric_partial_index() -> None:
+    event = classify_event("", json.dumps({"type": "image_generation.partial_image",
+                                           "b64_json": "AAAA", "partial_image_index": "x"}))
+    assert event.kind == "partial" and event.index == 0

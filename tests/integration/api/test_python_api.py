@@ -21,7 +21,8 @@ from mesh_magic import (
 )
 from mesh_magic.core import config as _config
 from mesh_magic.server import Fault, MeshServer
-from tests.support.servers import generations
+from tests.support.mock_api import API_BASE
+from tests.support.servers import SINGLE_IMAGE_MODEL, generations
 
 
 def test_generate(server: MeshServer) -> None:
@@ -190,3 +191,15 @@ def test_offline_magic(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert meta["base_url"] == "offline"
     table = shell.run_cell("%meshimg_config").result
     assert ("base_url", "offline", "env MESHAPI_BASE_URL") in table.rows
+
+
+def test_fan_out_keeps_usage(server: Any) -> None:
+    result = mesh_magic.generate("two foxes", model=SINGLE_IMAGE_MODEL, n=2, size="64x64")
+    assert len(result) == 2
+    assert result.usage.get("images") == 2, result.usage
+
+
+def test_invalid_option_error_is_still_a_value_error() -> None:
+    # Option errors stay ValueErrors, raised before any request.
+    with pytest.raises(InvalidOptionError):
+        mesh_magic.generate("", base_url=API_BASE)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import threading
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import mesh_magic
+from mesh_magic.core.errors import ResponseError
 from mesh_magic.server import Fault
 from tests.support.images import b64, make_png
+from tests.support.mock_api import sse, use_mock
 from tests.support.servers import FAST_MODEL, OPENAI_MODEL, TINY
 
 
@@ -92,3 +98,44 @@ def test_break_before_anything_keeps_the_last_partial(remote_api: None) -> None:
     (kept,) = result
     assert kept.partial and kept.to_pil().getpixel((0, 0)) == (50, 40, 90)  # the last one
     assert "stream broke" in str(result.errors[0].error)
+
+
+# --- odd but harmless stream fields; a stream is bounded like a plain body -------------------------
+
+def test_stream_with_odd_partial_index_and_created_still_delivers(tmp_path: Path) -> None:
+    image = base64.b64encode(make_png(24, 16, (10, 120, 200))).decode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = sse(
+            {"type": "image_generation.partial_image", "b64_json": image,
+             "partial_image_index": "first"},
+            {"type": "image_generation.completed", "b64_json": image, "created": "yesterday"},
+        )
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream",
+                                                          "x-request-id": "req_odd"})
+
+    use_mock(handler)
+    result = mesh_magic.generate("odd stream", stream=True)
+    assert len(result) == 1 and not result.errors, result.errors
+    assert isinstance(result[0].created, int) and result[0].path is not None
+
+
+def test_stream_size_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mesh_magic.core.http import client as _http
+
+    monkeypatch.setattr(_http, "max_body_bytes", lambda n: 256 * 1024)
+    filler = {"object": "image.chunk", "status": "processing", "data": [], "pad": "x" * 64 * 1024}
+    sent = threading.Event()
+
+    async def endless() -> Any:
+        for _ in range(200):  # 12.8 MiB, far over the 256 KiB limit
+            yield sse(filler)
+        sent.set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless(), headers={"content-type": "text/event-stream"})
+
+    use_mock(handler)
+    with pytest.raises(ResponseError, match="limit"):
+        mesh_magic.generate("endless stream", stream=True)
+    assert not sent.is_set(), "the whole stream was read"

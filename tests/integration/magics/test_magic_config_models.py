@@ -244,3 +244,42 @@ def test_call_options_beat_session(shell: Any, server: MeshServer, published: Pu
     body = generations(server)[0].json
     assert body["model"] == "black-forest-labs/flux-schnell"
     assert body["size"] == "128x128"
+
+
+# --- what a new user typed (offline: no server needed) ---------------------------------------------
+
+def test_config_accepts_json_params_with_spaces(offline_shell: Any) -> None:
+    # The README's own example value for `params` is {"seed": 7}, with a space.
+    offline_shell.run_line_magic("meshimg_config", 'params={"seed": 7, "style": "vivid"} n=2')
+    settings = _config.resolve()
+    assert settings.params == {"seed": 7, "style": "vivid"}
+    assert settings.n == 2
+
+
+def test_config_quoted_string_values(offline_shell: Any) -> None:
+    offline_shell.run_line_magic("meshimg_config", "store_dir='/tmp/my store' cache='on'")
+    settings = _config.resolve()
+    assert str(settings.store_dir) == "/tmp/my store"
+    assert settings.cache == "on"
+
+
+def test_config_stray_word_is_a_usage_error(offline_shell: Any) -> None:
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        offline_shell.run_line_magic("meshimg_config", "model=google/imagen-4 oops")
+
+
+def test_config_flags_still_work(offline_shell: Any) -> None:
+    offline_shell.run_line_magic("meshimg_config", "n=3")
+    offline_shell.run_line_magic("meshimg_config", "--reset model=google/imagen-4")
+    settings = _config.resolve()
+    assert settings.n == 1 and settings.model == "google/imagen-4"
+
+
+def test_reload_ext_keeps_one_config_with_the_session_values(shell: Any) -> None:
+    from mesh_magic.core.config import MeshImg
+
+    shell.run_line_magic("config", "MeshImg.model = 'google/imagen-4'")
+    shell.run_line_magic("reload_ext", "mesh_magic")
+    configs = [c for c in shell.configurables if isinstance(c, MeshImg)]
+    assert len(configs) == 1
+    assert configs[0].model == "google/imagen-4"

@@ -54,6 +54,14 @@ def test_split_line(line: str, argv: list[str], prompt: str) -> None:
     assert _split_line(line, PARSER) == (argv, prompt)
 
 
+def test_line_prompt_in_quotes_is_unquoted() -> None:
+    parser = MeshImgMagics.meshimg.parser
+    assert _split_line('-s square "A paper boat"', parser) == (["-s", "square"], "A paper boat")
+    # Only a prompt that is one quoted string loses its quotes.
+    assert _split_line("'A fox's den'", parser) == ([], "'A fox's den'")
+    assert _split_line('"Hi" she said', parser) == ([], '"Hi" she said')
+
+
 @pytest.mark.parametrize(
     ("line", "words"),
     [

@@ -16,11 +16,13 @@ import mesh_magic
 from mesh_magic import CacheMissError
 from mesh_magic.core.engine.loop import engine
 from mesh_magic.render.grid import result_html
+from mesh_magic.server import Fault
 from tests.support.images import html_images
 from tests.support.servers import NoNetwork, generations
 from tests.support.store_files import sha256, stored_images
 
 BASE = {"size": "256x256", "n": 1}
+URL_MODEL = "google/imagen-4"  # url items, served from /v1/files on the loopback server
 
 
 def test_cache_on_serves_an_identical_request_without_a_call(server: Any, store: Path) -> None:
@@ -170,3 +172,23 @@ def test_a_shipped_store_replays_byte_identical_from_elsewhere(
     assert {sha256(im.data) for im in replayed} == files
     assert all(im.path is not None and im.path.is_relative_to(shipped) for im in replayed)
     assert no_network.attempts == []
+
+
+# --- only a complete answer may answer an identical request later ----------------------------------
+
+def test_cache_does_not_serve_a_generation_that_partly_failed(server: Any) -> None:
+    """n=2 where image 2 fails: a re-run with cache='on' must ask again, not show 1 of 2."""
+    server.add_fault(Fault("not_image", path="/v1/files", times=1))
+    first = mesh_magic.generate("a lighthouse", model=URL_MODEL, n=2, size="64x64",
+                                response_format="url", cache="on")
+    assert len(first) == 1 and len(first.errors) == 1
+    again = mesh_magic.generate("a lighthouse", model=URL_MODEL, n=2, size="64x64",
+                                response_format="url", cache="on")
+    assert len(generations(server)) == 2, "an incomplete answer was served from the cache"
+    assert len(again) == 2 and not again.errors and not any(im.cached for im in again)
+    # The complete answer is what the cache keeps now.
+    third = mesh_magic.generate("a lighthouse", model=URL_MODEL, n=2, size="64x64",
+                                response_format="url", cache="on")
+    assert len(generations(server)) == 2 and all(im.cached for im in third)
+    # Every paid image, the failed call's one included, is still in the store.
+    assert len(mesh_magic.history(None)) == 3

@@ -77,3 +77,9 @@ def test_history_magic_arguments(filled: Path, shell: Any, line: str, prompts: l
 def test_history_magic_usage_errors(shell: Any, line: str) -> None:
     with pytest.raises(UsageError):
         shell.run_line_magic("meshimg_history", line)
+
+
+def test_history_text_with_apostrophe(offline_shell: Any) -> None:
+    offline_shell.run_line_magic("meshimg", "--no-display A fox's den")
+    found = offline_shell.run_line_magic("meshimg_history", "5 fox's")
+    assert len(found) == 1 and found[0].prompt == "A fox's den"

@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from mesh_magic.core.errors import RateLimitError
+from mesh_magic.core.errors import RateLimitError, ResponseError
 from mesh_magic.core.results import ImageResult, ItemError
 from mesh_magic.render.grid import MIME_METADATA_KEY, render_result, result_html, result_text
 from tests.support.images import html_images
@@ -106,3 +106,10 @@ def test_render_result_matches_parts() -> None:
     assert data == expected
     assert metadata[MIME_METADATA_KEY]["rows"] == [
         {"prompt": p, "model": m} for p, m in result.rows]
+
+
+def test_error_tile_is_visible_when_display_max_px_is_0() -> None:
+    """display_max_px=0 means 'full resolution'; the error tile must not collapse to 0 px."""
+    error = ItemError("p", "m/x", ResponseError("boom"), row=0)
+    html = result_html(ImageResult([], [error], rows=[("p", "m/x")], display_max_px=0))
+    assert "width:0px" not in html and "boom" in html

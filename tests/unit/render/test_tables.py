@@ -38,3 +38,13 @@ def test_model_table_text_and_html() -> None:
     assert "Cheap &lt;model&gt;" in html and "<model>" not in html
     assert repr(ModelTable([], "zzz")) == "No image models match 'zzz'."
     assert repr(ModelTable([])) == "No image models."
+
+
+def test_tables_are_left_aligned() -> None:
+    # JupyterLab, Notebook 7 and nbconvert right-align table cells by default,
+    # which makes ids and paths hard to read.
+    settings = _config.resolve({"base_url": "offline"})
+    config_html = ConfigTable(settings)._repr_html_()
+    models_html = ModelTable([{"id": "a/b", "name": "B", "image_output_usd_per_image": 0.04}])
+    for table in (config_html, models_html._repr_html_()):
+        assert "text-align:left" in table.replace(" ", "")
