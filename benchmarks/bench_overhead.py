@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench_common import Row, ServerProcess, interleaved, log, median, quantile
+from benchmarks.bench_common import Row, ServerProcess, interleaved, log, median, quantile
 
 PROMPT = "benchmark: a lighthouse on a cliff at dawn"
 SEED = 1

@@ -1,7 +1,7 @@
 """mesh_magic benchmarks: every number is a ratio against a baseline measured in the same run.
 
 Run with `scripts/bench` (it prepares `.venv-bench` with openai, pyinstrument and nbformat).
-Prints a table and writes test-artifacts/benchmarks.json. See tests/benchmarks/README.md.
+Prints a table and writes test-artifacts/benchmarks.json. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import REPO, Row, log, machine, scrub_environ, server_process  # noqa: E402
+from benchmarks.bench_common import REPO, Row, log, machine, scrub_environ, server_process
 
 GROUPS = ("per-request", "fan-out", "display", "import", "memory")
 
@@ -84,7 +82,7 @@ What the rows mean:
   against one that only imports and starts the server; per image: (peak − baseline peak) /
   100, and the marginal (100-image run − 1-image run) / 99.
 
-What the numbers say (see `tests/benchmarks/README.md` for the method):
+What the numbers say (see `benchmarks/README.md` for the method):
 
 {_client_finding(rows)}
 - With the store on, the disk is the biggest cost after the network: the image and its
@@ -108,7 +106,7 @@ What the numbers say (see `tests/benchmarks/README.md` for the method):
 Re-run: `scripts/bench` (creates `.venv-bench` on first use; the run takes about a minute). The table is
 printed and written with every sample to `test-artifacts/benchmarks.json`;
 `scripts/bench --profile` also writes pyinstrument profiles of the per-request path to
-`test-artifacts/`. Details: `tests/benchmarks/README.md`.
+`test-artifacts/`. Details: `benchmarks/README.md`.
 """
 
 
@@ -154,24 +152,24 @@ def main(argv: list[str] | None = None) -> int:
     if "per-request" in groups or "fan-out" in groups:
         with server_process() as server:
             if "per-request" in groups:
-                import bench_overhead
+                from benchmarks import bench_overhead
 
                 profile_dir = args.json.parent if args.profile else None
                 rows += bench_overhead.run(server, args.requests, profile_dir)
             if "fan-out" in groups:
-                import bench_fanout
+                from benchmarks import bench_fanout
 
                 rows += bench_fanout.run(server)
     if "display" in groups:
-        import bench_display
+        from benchmarks import bench_display
 
         rows += bench_display.run()
     if "import" in groups:
-        import bench_import
+        from benchmarks import bench_import
 
         rows += bench_import.run()
     if "memory" in groups:
-        import bench_memory
+        from benchmarks import bench_memory
 
         rows += bench_memory.run()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from bench_common import Row, log, median
+from benchmarks.bench_common import Row, log, median
 
 PROMPT = "benchmark display: a lighthouse on a cliff at dawn"
 MODEL = "openai/gpt-image-1"

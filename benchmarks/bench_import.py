@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from bench_common import HERE, PYTHON, Row, clean_env, log, median
+from benchmarks.bench_common import HERE, PYTHON, Row, clean_env, log, median
 
 PROBE = HERE / "bench_import_probe.py"
 

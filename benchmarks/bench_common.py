@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+REPO = HERE.parent
 PYTHON = sys.executable
 BENCH_KEY = "rsk_bench_0123456789abcdef"
 ENV_PREFIXES = ("MESHAPI_", "MESH_API_", "MESHIMG_")

@@ -8,7 +8,8 @@ import tempfile
 import time
 
 import httpx
-from bench_common import Row, ServerProcess, log, median
+
+from benchmarks.bench_common import Row, ServerProcess, log, median
 
 PROMPTS = [
     "benchmark fan-out: a red bicycle in the rain",

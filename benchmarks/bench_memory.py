@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tempfile
 
-from bench_common import HERE, PYTHON, Row, clean_env, log
+from benchmarks.bench_common import HERE, PYTHON, Row, clean_env, log
 
 PROBE = HERE / "bench_memory_probe.py"
 
