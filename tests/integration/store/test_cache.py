@@ -18,6 +18,7 @@ from mesh_magic.core.engine.loop import engine
 from mesh_magic.render.grid import result_html
 from mesh_magic.server import Fault
 from tests.support.images import html_images
+from tests.support.published import Publications
 from tests.support.servers import NoNetwork, generations
 from tests.support.store_files import sha256, stored_images
 
@@ -45,19 +46,18 @@ def test_cache_off_is_the_default_and_always_calls(server: Any) -> None:
     assert len(generations(server)) == 2
 
 
-def test_magic_caption_says_cached_and_fresh_bypasses(server: Any, shell: Any, store: Path) -> None:
-    shown: list[str] = []
-    shell.display_pub.publish = lambda data, metadata=None, **kw: shown.append(data.get("text/html", ""))
+def test_magic_caption_says_cached_and_fresh_bypasses(server: Any, shell: Any, store: Path,
+                                                      published: Publications) -> None:
     shell.run_line_magic("meshimg_config", "cache=on")
     cell = "%%meshimg -s 256x256 -o r{i} {flags}\nA paper boat on a quiet pond"
     shell.run_cell(cell.format(i=1, flags=""))
     shell.run_cell(cell.format(i=2, flags=""))
     assert len(generations(server)) == 1
-    assert "cached" in shown[-1] and "cached" not in shown[0]
+    assert "cached" in published[-1].html and "cached" not in published[0].html
     shell.run_cell(cell.format(i=3, flags="--fresh"))
     assert len(generations(server)) == 2  # --fresh went to the API
     r1, r3 = shell.user_ns["r1"], shell.user_ns["r3"]
-    assert not r3[0].cached and "cached" not in shown[-1]
+    assert not r3[0].cached and "cached" not in published[-1].html
     assert r3[0].path != r1[0].path and r3[0].path.exists()  # stored as a new image
     # The fresh answer now backs the cache.
     shell.run_cell(cell.format(i=4, flags=""))
