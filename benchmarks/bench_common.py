@@ -96,8 +96,9 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, warmup: int = 5
-                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], rounds: int, warmup: int = 5
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Time each function `rounds` times, round-robin with a rotating order.
 
     Interleaving spreads machine noise (other jobs on a shared box) evenly over the
@@ -111,7 +112,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, warmup: int = 5
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     for i in range(rounds):
-        order = names[i % len(names):] + names[: i % len(names)]
+        order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
             fn = fns[name]
             start, start_cpu = time.perf_counter(), time.process_time()
@@ -130,7 +131,10 @@ class ServerProcess:
     def __init__(self, latency: float = 0.0) -> None:
         self.proc = subprocess.Popen(
             [PYTHON, str(HERE / "bench_serve.py"), BENCH_KEY, str(latency)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=clean_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()

@@ -34,8 +34,15 @@ def run(repeats: int = 15) -> list[Row]:
 
     def rendered(max_px: int) -> tuple[dict, dict]:
         info = inspect_image(data)
-        image = GeneratedImage(data=data, mime_type=info.mime_type, width=info.width,
-                               height=info.height, prompt=PROMPT, model=MODEL, request_id="req_bench")
+        image = GeneratedImage(
+            data=data,
+            mime_type=info.mime_type,
+            width=info.width,
+            height=info.height,
+            prompt=PROMPT,
+            model=MODEL,
+            request_id="req_bench",
+        )
         return render_result(ImageResult([image], display_max_px=max_px))
 
     def decode_only() -> None:
@@ -62,16 +69,42 @@ def run(repeats: int = 15) -> list[Row]:
         bundle, metadata = rendered(px)
         output = new_output("display_data", data=bundle, metadata=metadata)
         sizes[label] = _notebook_bytes([output]) - empty
-    extra = {"image_bytes": len(data), "display_max_px": default_px, "notebook_delta_bytes": sizes,
-             "repeats": repeats}
+    extra = {
+        "image_bytes": len(data),
+        "display_max_px": default_px,
+        "notebook_delta_bytes": sizes,
+        "repeats": repeats,
+    }
     return [
-        Row("display", f"bytes -> displayed grid, thumbnail {default_px}px, vs PIL full decode",
-            thumb_ms, "ms", "PIL decode of the image", decode_ms, "informational",
-            note="the floor for any downscaled thumbnail", extra=extra),
-        Row("display", "bytes -> displayed grid, display_max_px=0 (full embed)", full_ms, "ms",
-            "PIL decode of the image", decode_ms, "informational"),
-        Row("display", f".ipynb bytes per image, default ({default_px}px) vs full embedding",
-            sizes["default"] / 1024, "KiB", "display_max_px=0", sizes["full"] / 1024, "< 1.00x",
+        Row(
+            "display",
+            f"bytes -> displayed grid, thumbnail {default_px}px, vs PIL full decode",
+            thumb_ms,
+            "ms",
+            "PIL decode of the image",
+            decode_ms,
+            "informational",
+            note="the floor for any downscaled thumbnail",
+            extra=extra,
+        ),
+        Row(
+            "display",
+            "bytes -> displayed grid, display_max_px=0 (full embed)",
+            full_ms,
+            "ms",
+            "PIL decode of the image",
+            decode_ms,
+            "informational",
+        ),
+        Row(
+            "display",
+            f".ipynb bytes per image, default ({default_px}px) vs full embedding",
+            sizes["default"] / 1024,
+            "KiB",
+            "display_max_px=0",
+            sizes["full"] / 1024,
+            "< 1.00x",
             met=sizes["default"] < sizes["full"],
-            note="offline previews compress well; real 1024px PNGs are often 1-2 MB"),
+            note="offline previews compress well; real 1024px PNGs are often 1-2 MB",
+        ),
     ]

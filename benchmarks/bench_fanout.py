@@ -46,8 +46,9 @@ def run(server: ServerProcess, repeats: int = 3) -> list[Row]:
 
     def single() -> float:
         start = time.perf_counter()
-        result = mesh_magic.generate(PROMPTS[0], model=MODELS.split(",")[0], size="1024x1024",
-                                     params={"seed": 7})
+        result = mesh_magic.generate(
+            PROMPTS[0], model=MODELS.split(",")[0], size="1024x1024", params={"seed": 7}
+        )
         elapsed = time.perf_counter() - start
         assert len(result) == 1
         return elapsed
@@ -60,8 +61,10 @@ def run(server: ServerProcess, repeats: int = 3) -> list[Row]:
     server.set_latency(LATENCY)
     control = httpx.Client(trust_env=False)
     try:
-        log(f"  fan-out: 1 request x{repeats}, 16 images x{repeats} (concurrency "
-            f"{default_concurrency}), 16 images x1 serially, at {LATENCY * 1000:.0f} ms latency")
+        log(
+            f"  fan-out: 1 request x{repeats}, 16 images x{repeats} (concurrency "
+            f"{default_concurrency}), 16 images x1 serially, at {LATENCY * 1000:.0f} ms latency"
+        )
         one = median([single() for _ in range(repeats)])
         control.post(f"{server.base_url}/_mesh/reset")
         parallel = median([fan_out() for _ in range(repeats)])
@@ -71,13 +74,37 @@ def run(server: ServerProcess, repeats: int = 3) -> list[Row]:
         server.set_latency(0.0)
         control.close()
         shutil.rmtree(store, ignore_errors=True)
-    extra = {"latency_s": LATENCY, "requests": 8, "images": 16, "default_concurrency": default_concurrency,
-             "one_request_s": round(one, 4), "fan_out_s": round(parallel, 4), "serial_s": round(serial, 4),
-             "server_max_in_flight": in_flight, "repeats": repeats}
+    extra = {
+        "latency_s": LATENCY,
+        "requests": 8,
+        "images": 16,
+        "default_concurrency": default_concurrency,
+        "one_request_s": round(one, 4),
+        "fan_out_s": round(parallel, 4),
+        "serial_s": round(serial, 4),
+        "server_max_in_flight": in_flight,
+        "repeats": repeats,
+    }
     return [
-        Row("fan-out", "16 images (8 requests) vs one request", parallel * 1000, "ms",
-            "one request", one * 1000, "< 1.50x", met=parallel / one < 1.5, extra=extra),
-        Row("fan-out", "16 images default concurrency vs concurrency=1", parallel * 1000, "ms",
-            "concurrency=1", serial * 1000, "informational",
-            note="ideal 0.125x (8 requests, one latency each)"),
+        Row(
+            "fan-out",
+            "16 images (8 requests) vs one request",
+            parallel * 1000,
+            "ms",
+            "one request",
+            one * 1000,
+            "< 1.50x",
+            met=parallel / one < 1.5,
+            extra=extra,
+        ),
+        Row(
+            "fan-out",
+            "16 images default concurrency vs concurrency=1",
+            parallel * 1000,
+            "ms",
+            "concurrency=1",
+            serial * 1000,
+            "informational",
+            note="ideal 0.125x (8 requests, one latency each)",
+        ),
     ]

@@ -15,8 +15,9 @@ PROBE = HERE / "bench_import_probe.py"
 
 def _probe(mode: str, env: dict[str, str]) -> dict:
     start = time.perf_counter()
-    out = subprocess.run([PYTHON, str(PROBE), mode], capture_output=True, text=True, env=env,
-                         check=True, timeout=120)
+    out = subprocess.run(
+        [PYTHON, str(PROBE), mode], capture_output=True, text=True, env=env, check=True, timeout=120
+    )
     report = json.loads(out.stdout.strip().splitlines()[-1])
     report["process_s"] = time.perf_counter() - start
     return report
@@ -44,18 +45,45 @@ def run(repeats: int = 7) -> list[Row]:
     rss_delta = median([r["rss_after_kib"] - r["rss_before_kib"] for r in load]) / 1024
     bare_rss = median([r["rss_after_kib"] for r in bare]) / 1024
     imported = {name: any(r["imported"][name] for r in load) for name in load[0]["imported"]}
-    extra = {"repeats": repeats, "load_ext_ms_each": [round(r["load_s"] * 1000, 1) for r in load],
-             "bare_process_ms": round(bare_process_ms, 1), "load_process_ms": round(load_process_ms, 1),
-             "imported_at_load": imported,
-             "deferred_to_first_use_ms": round(median([r["deferred_s"] for r in first]) * 1000, 1),
-             "new_modules": median([r["new_modules"] for r in load])}
+    extra = {
+        "repeats": repeats,
+        "load_ext_ms_each": [round(r["load_s"] * 1000, 1) for r in load],
+        "bare_process_ms": round(bare_process_ms, 1),
+        "load_process_ms": round(load_process_ms, 1),
+        "imported_at_load": imported,
+        "deferred_to_first_use_ms": round(median([r["deferred_s"] for r in first]) * 1000, 1),
+        "new_modules": median([r["new_modules"] for r in load]),
+    }
     widgets = imported["ipywidgets"]
     return [
-        Row("import", "%load_ext mesh_magic time vs bare IPython startup", load_ms, "ms",
-            "bare IPython process", bare_process_ms, "< 150 ms", met=load_ms < 150, extra=extra),
-        Row("import", "%load_ext mesh_magic RSS added vs bare IPython RSS", rss_delta, "MiB",
-            "bare IPython RSS", bare_rss, "informational"),
-        Row("import", "ipywidgets imported at load (0 = no)", float(widgets), "bool", target="no",
-            met=not widgets, note=f"PIL imported at load: {'yes' if imported['PIL'] else 'no'}; "
-            f"httpx: {'yes' if imported['httpx'] else 'no'}"),
+        Row(
+            "import",
+            "%load_ext mesh_magic time vs bare IPython startup",
+            load_ms,
+            "ms",
+            "bare IPython process",
+            bare_process_ms,
+            "< 150 ms",
+            met=load_ms < 150,
+            extra=extra,
+        ),
+        Row(
+            "import",
+            "%load_ext mesh_magic RSS added vs bare IPython RSS",
+            rss_delta,
+            "MiB",
+            "bare IPython RSS",
+            bare_rss,
+            "informational",
+        ),
+        Row(
+            "import",
+            "ipywidgets imported at load (0 = no)",
+            float(widgets),
+            "bool",
+            target="no",
+            met=not widgets,
+            note=f"PIL imported at load: {'yes' if imported['PIL'] else 'no'}; "
+            f"httpx: {'yes' if imported['httpx'] else 'no'}",
+        ),
     ]

@@ -10,8 +10,18 @@ import json
 import sys
 import time
 
-WATCH = ("ipywidgets", "PIL", "httpx", "httpx_sse", "starlette", "uvicorn", "platformdirs",
-         "mesh_magic._panel", "mesh_magic._engine", "mesh_magic.server._app")
+WATCH = (
+    "ipywidgets",
+    "PIL",
+    "httpx",
+    "httpx_sse",
+    "starlette",
+    "uvicorn",
+    "platformdirs",
+    "mesh_magic._panel",
+    "mesh_magic._engine",
+    "mesh_magic.server._app",
+)
 
 
 def rss_kib(field: str = "VmRSS") -> int:
@@ -47,16 +57,20 @@ def main() -> None:
         import mesh_magic.core.engine.loop  # noqa: F401
 
         deferred = time.perf_counter() - t3
-    print(json.dumps({
-        "shell_s": t1 - t0,
-        "load_s": t2 - t1,
-        "rss_before_kib": rss_before,
-        "rss_after_kib": rss_after,
-        "peak_rss_kib": rss_kib("VmHWM"),
-        "new_modules": len(new),
-        "imported": imported,
-        "deferred_s": deferred,
-    }))
+    print(
+        json.dumps(
+            {
+                "shell_s": t1 - t0,
+                "load_s": t2 - t1,
+                "rss_before_kib": rss_before,
+                "rss_after_kib": rss_after,
+                "peak_rss_kib": rss_kib("VmHWM"),
+                "new_modules": len(new),
+                "imported": imported,
+                "deferred_s": deferred,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

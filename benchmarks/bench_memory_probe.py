@@ -47,8 +47,9 @@ def main() -> None:
     if images:
         start = time.perf_counter()
         # resume=False keeps the default cache=off: every image is a real request, stored on disk.
-        results = mesh_magic.generate_many([PROMPT] * images, size="1024x1024", params={"seed": 1},
-                                           resume=False, progress=False)
+        results = mesh_magic.generate_many(
+            [PROMPT] * images, size="1024x1024", params={"seed": 1}, resume=False, progress=False
+        )
         report["seconds"] = time.perf_counter() - start
         got = sum(len(r) for r in results)
         report["received"] = got

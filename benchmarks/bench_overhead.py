@@ -25,8 +25,15 @@ SEED = 1
 SIZE = "1024x1024"
 MODEL = "openai/gpt-image-1"
 # Exactly what mesh_magic sends for generate(PROMPT, size=SIZE, params={"seed": SEED}).
-BODY = {"prompt": PROMPT, "model": MODEL, "n": 1, "size": SIZE, "quality": "auto",
-        "response_format": "b64_json", "seed": SEED}
+BODY = {
+    "prompt": PROMPT,
+    "model": MODEL,
+    "n": 1,
+    "size": SIZE,
+    "quality": "auto",
+    "response_format": "b64_json",
+    "seed": SEED,
+}
 
 
 def _durable_write(path: Path, data: bytes) -> None:
@@ -95,8 +102,15 @@ def run(server: ServerProcess, requests: int, profile_dir: Path | None = None) -
         return asyncio.run_coroutine_threadsafe(async_post(), loop).result()
 
     def sdk_call() -> bytes:
-        result = sdk.images.generate(prompt=PROMPT, model=MODEL, n=1, size=SIZE, quality="auto",
-                                     response_format="b64_json", extra_body={"seed": SEED})
+        result = sdk.images.generate(
+            prompt=PROMPT,
+            model=MODEL,
+            n=1,
+            size=SIZE,
+            quality="auto",
+            response_format="b64_json",
+            extra_body={"seed": SEED},
+        )
         return base64.b64decode(result.data[0].b64_json)
 
     def mm() -> bytes:
@@ -138,40 +152,114 @@ def run(server: ServerProcess, requests: int, profile_dir: Path | None = None) -
     cpu = {name: median(values) * 1000 for name, values in cpu_times.items()}
     stored_files = sum(1 for _ in (store / "images").glob("*/*.png"))
 
-    common = {"requests": requests, "payload_bytes": payload, "same_body": same_body,
-              "same_bytes": same_bytes, "median_ms": {k: round(v, 3) for k, v in med.items()},
-              "p10_ms": {k: round(v, 3) for k, v in p10.items()},
-              "p90_ms": {k: round(v, 3) for k, v in p90.items()},
-              "cpu_median_ms": {k: round(v, 3) for k, v in cpu.items()}}
+    common = {
+        "requests": requests,
+        "payload_bytes": payload,
+        "same_body": same_body,
+        "same_bytes": same_bytes,
+        "median_ms": {k: round(v, 3) for k, v in med.items()},
+        "p10_ms": {k: round(v, 3) for k, v in p10.items()},
+        "p90_ms": {k: round(v, 3) for k, v in p90.items()},
+        "cpu_median_ms": {k: round(v, 3) for k, v in cpu.items()},
+    }
     rows = [
-        Row("per-request", "generate() (store on) vs bare httpx", med["mesh_magic.generate"],
-            "ms", "bare httpx", med["bare httpx"], "informational",
+        Row(
+            "per-request",
+            "generate() (store on) vs bare httpx",
+            med["mesh_magic.generate"],
+            "ms",
+            "bare httpx",
+            med["bare httpx"],
+            "informational",
             note="generate() also writes image + sidecar (fsync) + 2 cache-index files; see next row",
-            extra={**common, "images_in_store": stored_files}),
-        Row("per-request", "generate() vs bare httpx + durable save", med["mesh_magic.generate"], "ms",
-            "bare httpx + durable save", med["bare httpx + durable save"], "<= 1.10x",
-            note="baseline also keeps image + JSON sidecar (temp+fsync+rename)"),
-        Row("per-request", "client only (no store) vs bare httpx", med["mesh_magic (no store)"], "ms",
-            "bare httpx", med["bare httpx"], "<= 1.10x",
-            note="same engine/client/parsing/checks as generate(), store=None"),
-        Row("per-request", "client only (no store) vs bare AsyncClient on a loop thread",
-            med["mesh_magic (no store)"], "ms", "AsyncClient on a loop thread",
-            med["bare httpx.AsyncClient on a loop thread"], "informational",
-            note="mesh_magic's own code, without the cost of its async-engine design"),
-        Row("per-request", "client only (no store) vs openai SDK", med["mesh_magic (no store)"], "ms",
-            "openai SDK", med["openai SDK"], "< 1.00x"),
-        Row("per-request", "generate() (store on) vs openai SDK", med["mesh_magic.generate"], "ms",
-            "openai SDK", med["openai SDK"], "informational",
-            note="the SDK keeps nothing on disk"),
-        Row("per-request", "openai SDK vs bare httpx", med["openai SDK"], "ms", "bare httpx",
-            med["bare httpx"], "reference"),
-        Row("per-request", "client CPU: generate() vs bare httpx + durable save", cpu["mesh_magic.generate"],
-            "ms", "bare httpx + durable save", cpu["bare httpx + durable save"], "informational",
-            note="CPU of the client process per request (all threads); less sensitive to load"),
-        Row("per-request", "client CPU: client only (no store) vs bare httpx", cpu["mesh_magic (no store)"],
-            "ms", "bare httpx", cpu["bare httpx"], "informational"),
-        Row("per-request", "client CPU: client only (no store) vs openai SDK", cpu["mesh_magic (no store)"],
-            "ms", "openai SDK", cpu["openai SDK"], "informational"),
+            extra={**common, "images_in_store": stored_files},
+        ),
+        Row(
+            "per-request",
+            "generate() vs bare httpx + durable save",
+            med["mesh_magic.generate"],
+            "ms",
+            "bare httpx + durable save",
+            med["bare httpx + durable save"],
+            "<= 1.10x",
+            note="baseline also keeps image + JSON sidecar (temp+fsync+rename)",
+        ),
+        Row(
+            "per-request",
+            "client only (no store) vs bare httpx",
+            med["mesh_magic (no store)"],
+            "ms",
+            "bare httpx",
+            med["bare httpx"],
+            "<= 1.10x",
+            note="same engine/client/parsing/checks as generate(), store=None",
+        ),
+        Row(
+            "per-request",
+            "client only (no store) vs bare AsyncClient on a loop thread",
+            med["mesh_magic (no store)"],
+            "ms",
+            "AsyncClient on a loop thread",
+            med["bare httpx.AsyncClient on a loop thread"],
+            "informational",
+            note="mesh_magic's own code, without the cost of its async-engine design",
+        ),
+        Row(
+            "per-request",
+            "client only (no store) vs openai SDK",
+            med["mesh_magic (no store)"],
+            "ms",
+            "openai SDK",
+            med["openai SDK"],
+            "< 1.00x",
+        ),
+        Row(
+            "per-request",
+            "generate() (store on) vs openai SDK",
+            med["mesh_magic.generate"],
+            "ms",
+            "openai SDK",
+            med["openai SDK"],
+            "informational",
+            note="the SDK keeps nothing on disk",
+        ),
+        Row(
+            "per-request",
+            "openai SDK vs bare httpx",
+            med["openai SDK"],
+            "ms",
+            "bare httpx",
+            med["bare httpx"],
+            "reference",
+        ),
+        Row(
+            "per-request",
+            "client CPU: generate() vs bare httpx + durable save",
+            cpu["mesh_magic.generate"],
+            "ms",
+            "bare httpx + durable save",
+            cpu["bare httpx + durable save"],
+            "informational",
+            note="CPU of the client process per request (all threads); less sensitive to load",
+        ),
+        Row(
+            "per-request",
+            "client CPU: client only (no store) vs bare httpx",
+            cpu["mesh_magic (no store)"],
+            "ms",
+            "bare httpx",
+            cpu["bare httpx"],
+            "informational",
+        ),
+        Row(
+            "per-request",
+            "client CPU: client only (no store) vs openai SDK",
+            cpu["mesh_magic (no store)"],
+            "ms",
+            "openai SDK",
+            cpu["openai SDK"],
+            "informational",
+        ),
     ]
     for row in rows:
         if row.target.startswith("<=") and row.ratio is not None:

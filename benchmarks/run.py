@@ -34,8 +34,10 @@ def table(rows: list[Row]) -> str:
         baseline = f"{_fmt(row.baseline, row.unit)} ({row.baseline_name})" if row.baseline_name else "-"
         ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
         met = "-" if row.met is None else ("yes" if row.met else "**NO**")
-        lines.append(f"| {row.group}: {row.name} | {_fmt(row.value, row.unit)} | {baseline} | {ratio} | "
-                     f"{row.target or '-'} | {met} |")
+        lines.append(
+            f"| {row.group}: {row.name} | {_fmt(row.value, row.unit)} | {baseline} | {ratio} | "
+            f"{row.target or '-'} | {met} |"
+        )
     return "\n".join(lines)
 
 
@@ -43,12 +45,12 @@ def performance_markdown(report: dict[str, Any], rows: list[Row]) -> str:
     m = report["machine"]
     return f"""## Performance
 
-Measured by `scripts/bench` on {time.strftime('%Y-%m-%d', time.gmtime(report['finished']))}: \
-{m['nproc']} cores ({m['cpu']}), Python {m['python']} ({m['platform']}). \
+Measured by `scripts/bench` on {time.strftime("%Y-%m-%d", time.gmtime(report["finished"]))}: \
+{m["nproc"]} cores ({m["cpu"]}), Python {m["python"]} ({m["platform"]}). \
 Each number is compared with a baseline measured in the same run on the same machine, \
 so the ratios hold even on a busy box (load average at start: \
-{', '.join(str(x) for x in m['loadavg_at_start'])}); absolute times will differ on yours. \
-The whole run took {report['seconds']:.0f} s.
+{", ".join(str(x) for x in m["loadavg_at_start"])}); absolute times will differ on yours. \
+The whole run took {report["seconds"]:.0f} s.
 
 {table(rows)}
 
@@ -137,10 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=GROUPS, help="run only this group (repeatable)")
     parser.add_argument("--requests", type=int, default=200, help="requests per per-request variant")
     parser.add_argument("--json", type=Path, default=REPO / "test-artifacts" / "benchmarks.json")
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="also write the '## Performance' section here (e.g. docs/performance.md)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also write pyinstrument profiles of the per-request path to test-artifacts/")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="also write the '## Performance' section here (e.g. docs/performance.md)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also write pyinstrument profiles of the per-request path to test-artifacts/",
+    )
     args = parser.parse_args(argv)
     groups = args.only or list(GROUPS)
 
@@ -174,14 +183,21 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_memory.run()
 
     finished = time.time()
-    report = {"machine": info, "started": started, "finished": finished,
-              "seconds": round(finished - started, 1), "rows": [row.to_json() for row in rows]}
+    report = {
+        "machine": info,
+        "started": started,
+        "finished": finished,
+        "seconds": round(finished - started, 1),
+        "rows": [row.to_json() for row in rows],
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(table(rows))
     missed = [row for row in rows if row.met is False]
-    print(f"\n{len(rows)} rows in {report['seconds']:.0f} s; targets met: "
-          f"{sum(1 for r in rows if r.met)}, missed: {len(missed)}. JSON: {args.json}")
+    print(
+        f"\n{len(rows)} rows in {report['seconds']:.0f} s; targets met: "
+        f"{sum(1 for r in rows if r.met)}, missed: {len(missed)}. JSON: {args.json}"
+    )
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(performance_markdown(report, rows))

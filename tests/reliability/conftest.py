@@ -36,16 +36,19 @@ def _start_prism() -> None:
     log = open(ARTIFACTS.joinpath("prism.log") if ARTIFACTS.exists() else os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(PRISM_BIN), "mock", "-h", "127.0.0.1", "-p", str(port), str(WIRE_SPEC)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     _prism.update(proc=proc, port=port, log=log)
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
-    if any(item.nodeid.split("::")[0].endswith("reliability/test_contract_prism.py")
-           for item in items):
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    if any(item.nodeid.split("::")[0].endswith("reliability/test_contract_prism.py") for item in items):
         ARTIFACTS.mkdir(exist_ok=True)
         _start_prism()
 
@@ -68,9 +71,12 @@ def _stop_prism() -> None:
 def prism_process() -> dict[str, Any]:
     """The Prism mock of the wire spec, or {"missing": why}: the test then fails, never skips."""
     if not PRISM_BIN.exists():
-        return {"missing": (
-            "Prism is not installed (node_modules/.bin/prism is missing): run scripts/setup or "
-            "`npm install --no-audit --no-fund` in the repo root. The wire-contract test needs it.")}
+        return {
+            "missing": (
+                "Prism is not installed (node_modules/.bin/prism is missing): run scripts/setup or "
+                "`npm install --no-audit --no-fund` in the repo root. The wire-contract test needs it."
+            )
+        }
     if not WIRE_SPEC.exists():
         return {"missing": f"The wire spec is missing: expected {WIRE_SPEC} (shared/ beside the repo)."}
     _start_prism()

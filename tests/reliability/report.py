@@ -35,8 +35,9 @@ class Report:
     def fault(self, name: str, outcome: str, requests: int, seconds: float) -> None:
         with self._lock:
             self.used = True
-            self.faults.append({"fault": name, "outcome": outcome, "requests": requests,
-                                "seconds": round(seconds, 3)})
+            self.faults.append(
+                {"fault": name, "outcome": outcome, "requests": requests, "seconds": round(seconds, 3)}
+            )
 
     def examples(self, prop: str, count: int) -> None:
         with self._lock:
@@ -87,11 +88,12 @@ class Report:
             ("bad inputs tried (hypothesis examples)", str(s["bad_inputs_tried"])),
             ("requests in the load run", str(s["load_requests"])),
             ("items lost (must be 0)", str(s["items_lost"])),
-            ("key sightings (must be 0)",
-             f"{s['key_sightings']}  (in {self.keys.blobs} blobs, "
-             f"{self.keys.bytes_searched:,} bytes searched)"),
-            ("wire-contract requests / violations",
-             f"{s['contract_requests']} / {s['contract_violations']}"),
+            (
+                "key sightings (must be 0)",
+                f"{s['key_sightings']}  (in {self.keys.blobs} blobs, "
+                f"{self.keys.bytes_searched:,} bytes searched)",
+            ),
+            ("wire-contract requests / violations", f"{s['contract_requests']} / {s['contract_violations']}"),
         ]
         width = max(len(k) for k, _ in rows)
         return [f"{k.ljust(width)}  {v}" for k, v in rows]
@@ -100,8 +102,18 @@ class Report:
 REPORT = Report()
 
 
-def cheap_render(prompt: str, *, model: str, seed: int | None, index: int, width: int, height: int,
-                 fmt: str, label: str, **_: Any) -> bytes:
+def cheap_render(
+    prompt: str,
+    *,
+    model: str,
+    seed: int | None,
+    index: int,
+    width: int,
+    height: int,
+    fmt: str,
+    label: str,
+    **_: Any,
+) -> bytes:
     return tagged_png(prompt, index)
 
 

@@ -31,25 +31,52 @@ PROMPT = "A futuristic city skyline at sunset, vibrant colors, digital art"
 # One dimension at a time around the defaults, then a few full combinations.
 MATRIX: list[dict[str, Any]] = [
     {},
-    *({"model": m} for m in ["openai/gpt-image-1", "openai/dall-e-3", "google/imagen-4",
-                             "black-forest-labs/flux-1.1-pro", "openai/gpt-image-1,google/imagen-4"]),
+    *(
+        {"model": m}
+        for m in [
+            "openai/gpt-image-1",
+            "openai/dall-e-3",
+            "google/imagen-4",
+            "black-forest-labs/flux-1.1-pro",
+            "openai/gpt-image-1,google/imagen-4",
+        ]
+    ),
     *({"n": n} for n in [1, 2, 4, 10]),
-    *({"size": s} for s in ["auto", "1024x1024", "512x768", "1792x1024", "square", "landscape",
-                            "portrait"]),
+    *({"size": s} for s in ["auto", "1024x1024", "512x768", "1792x1024", "square", "landscape", "portrait"]),
     *({"quality": q} for q in ["auto", "low", "medium", "high", "hd", "standard"]),
     *({"response_format": r} for r in ["url", "b64_json"]),
     *({"output_format": f} for f in ["png", "jpeg", "webp"]),
     {"stream": False},
     {"stream": True},
-    *({"params": p} for p in [{"seed": 7}, {"background": "transparent"},
-                              {"aspect_ratio": "16:9", "resolution": "2K"},
-                              {"output_compression": 80, "moderation": "low"},
-                              {"guidance_scale": 3.5, "watermark": False, "negative_prompt": "blur"},
-                              {"partial_images": 2, "style": {"preset": "anime", "weights": [1, 2]}}]),
-    {"model": "openai/gpt-image-1", "n": 3, "size": "portrait", "quality": "high",
-     "response_format": "b64_json", "output_format": "webp", "params": {"seed": 1, "background": "opaque"}},
-    {"model": "google/imagen-4", "n": 10, "size": "2048x2048", "quality": "standard",
-     "response_format": "url", "output_format": "jpeg", "params": {"aspect_ratio": "1:1"}},
+    *(
+        {"params": p}
+        for p in [
+            {"seed": 7},
+            {"background": "transparent"},
+            {"aspect_ratio": "16:9", "resolution": "2K"},
+            {"output_compression": 80, "moderation": "low"},
+            {"guidance_scale": 3.5, "watermark": False, "negative_prompt": "blur"},
+            {"partial_images": 2, "style": {"preset": "anime", "weights": [1, 2]}},
+        ]
+    ),
+    {
+        "model": "openai/gpt-image-1",
+        "n": 3,
+        "size": "portrait",
+        "quality": "high",
+        "response_format": "b64_json",
+        "output_format": "webp",
+        "params": {"seed": 1, "background": "opaque"},
+    },
+    {
+        "model": "google/imagen-4",
+        "n": 10,
+        "size": "2048x2048",
+        "quality": "standard",
+        "response_format": "url",
+        "output_format": "jpeg",
+        "params": {"aspect_ratio": "1:1"},
+    },
 ]
 
 
@@ -60,8 +87,9 @@ def _wait_ready(prism: dict[str, Any], timeout: float = 45.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"Prism exited with code {proc.returncode} (see test-artifacts/prism.log)",
-                        pytrace=False)
+            pytest.fail(
+                f"Prism exited with code {proc.returncode} (see test-artifacts/prism.log)", pytrace=False
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return f"http://127.0.0.1:{port}"
@@ -78,20 +106,24 @@ class Recorder:
 
     async def __call__(self, response: httpx.Response) -> None:
         raw = response.headers.get("sl-violations")
-        self.seen.append({
-            "status": response.status_code,
-            "body": json.loads(response.request.content or b"null"),
-            "headers": dict(response.request.headers),
-            "violations": json.loads(raw) if raw else [],
-        })
+        self.seen.append(
+            {
+                "status": response.status_code,
+                "body": json.loads(response.request.content or b"null"),
+                "headers": dict(response.request.headers),
+                "violations": json.loads(raw) if raw else [],
+            }
+        )
 
 
-async def _send(base: str, options: dict[str, Any], recorder: Recorder,
-                headers: dict[str, str] | None = None) -> list[MeshImageError]:
+async def _send(
+    base: str, options: dict[str, Any], recorder: Recorder, headers: dict[str, str] | None = None
+) -> list[MeshImageError]:
     errors: list[MeshImageError] = []
     call = plan(PROMPT, {"base_url": base, "max_retries": 0, "timeout": 20, **options})
-    async with httpx.AsyncClient(event_hooks={"response": [recorder]}, trust_env=False,
-                                 headers=headers or {}) as http:
+    async with httpx.AsyncClient(
+        event_hooks={"response": [recorder]}, trust_env=False, headers=headers or {}
+    ) as http:
         client = MeshClient(call.settings, http)
         for request in call.requests:
             try:
@@ -106,8 +138,7 @@ def test_client_requests_satisfy_the_wire_spec(prism_process: dict[str, Any]) ->
     recorder = Recorder()
 
     async def run_all() -> None:
-        await asyncio.gather(*(_send(base, {"api_key": KEY, **options}, recorder)
-                               for options in MATRIX))
+        await asyncio.gather(*(_send(base, {"api_key": KEY, **options}, recorder) for options in MATRIX))
 
     asyncio.run(run_all())
     seen = recorder.seen

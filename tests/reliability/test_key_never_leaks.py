@@ -72,8 +72,13 @@ def collect_error(evidence: Evidence, where: str, err: BaseException) -> None:
 
 
 def test_successful_magics_never_show_the_key(
-    shell: Any, sentinel_server: MeshServer, published: Publications, evidence: Evidence,
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, tmp_path: Path,
+    shell: Any,
+    sentinel_server: MeshServer,
+    published: Publications,
+    evidence: Evidence,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
     clean_environment: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -108,8 +113,14 @@ def test_successful_magics_never_show_the_key(
     for shown in published:
         evidence.add("display", json.dumps(shown.data))
         evidence.add("display-metadata", json.dumps(shown.metadata))
-    for name, value in [("result", result), ("url", url_result), ("stream", streamed),
-                        ("cached", cached), ("history", history), ("python", python_result)]:
+    for name, value in [
+        ("result", result),
+        ("url", url_result),
+        ("stream", streamed),
+        ("cached", cached),
+        ("history", history),
+        ("python", python_result),
+    ]:
         evidence.add(f"{name}:repr", repr(value))
         evidence.add(f"{name}:bundle", json.dumps(value._repr_mimebundle_(), default=str))
         for image in value:
@@ -151,8 +162,13 @@ def test_successful_magics_never_show_the_key(
     ids=lambda f: f"{f.kind}-{f.status or ''}",
 )
 def test_errors_never_show_the_key(
-    shell: Any, sentinel_server: MeshServer, published: Publications, evidence: Evidence,
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, fault: Fault,
+    shell: Any,
+    sentinel_server: MeshServer,
+    published: Publications,
+    evidence: Evidence,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
     clean_environment: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -174,14 +190,17 @@ def test_errors_never_show_the_key(
 
 
 def test_a_server_echoing_the_key_is_redacted(
-    shell: Any, sentinel_server: MeshServer, published: Publications, evidence: Evidence,
+    shell: Any,
+    sentinel_server: MeshServer,
+    published: Publications,
+    evidence: Evidence,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     key = evidence.key
-    sentinel_server.add_fault(Fault(kind="status", status=400,
-                                    message=f"Key {key} may not use this model"))
-    sentinel_server.add_fault(Fault(kind="status", status=500, model="google/imagen-4",
-                                    message=f"upstream rejected Bearer {key}"))
+    sentinel_server.add_fault(Fault(kind="status", status=400, message=f"Key {key} may not use this model"))
+    sentinel_server.add_fault(
+        Fault(kind="status", status=500, model="google/imagen-4", message=f"upstream rejected Bearer {key}")
+    )
     with pytest.raises(MeshImageError) as info:
         run(shell, "%%meshimg -s 96x96\na red fox")
     assert "***" in str(info.value)
@@ -197,7 +216,9 @@ def test_a_server_echoing_the_key_is_redacted(
 
 
 def test_wrong_key_error_does_not_echo_the_sent_key(
-    shell: Any, sentinel_server: MeshServer, published: Publications,
+    shell: Any,
+    sentinel_server: MeshServer,
+    published: Publications,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     wrong = "rsk_WRONG_but_still_secret_0123456789"
@@ -211,8 +232,12 @@ def test_wrong_key_error_does_not_echo_the_sent_key(
 
 
 def test_key_in_environment_is_not_shown(
-    shell: Any, sentinel_server: MeshServer, published: Publications,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], evidence: Evidence,
+    shell: Any,
+    sentinel_server: MeshServer,
+    published: Publications,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    evidence: Evidence,
 ) -> None:
     _config.session().set_api_key(None)
     monkeypatch.setenv("MESHAPI_API_KEY", evidence.key)

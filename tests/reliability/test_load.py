@@ -77,10 +77,17 @@ def test_200_requests_with_random_faults(server: Any) -> None:
     retried = sum(c - 1 for c in sent_prompts.values())
 
     REPORT.load.update(
-        prompts=PROMPTS, requests=len(generations), retried_requests=retried, items_ok=ok,
-        items_failed=dict(failed), items_lost=len(lost), duplicates=duplicates,
-        seconds=round(seconds, 2), peak_rss_delta_mib=round(rss["delta"] / 2**20, 1),
-        rss_bound_mib=RSS_BOUND // 2**20, faults="429 (Retry-After 0.05 s) p=.08, 503 p=.05, "
+        prompts=PROMPTS,
+        requests=len(generations),
+        retried_requests=retried,
+        items_ok=ok,
+        items_failed=dict(failed),
+        items_lost=len(lost),
+        duplicates=duplicates,
+        seconds=round(seconds, 2),
+        peak_rss_delta_mib=round(rss["delta"] / 2**20, 1),
+        rss_bound_mib=RSS_BOUND // 2**20,
+        faults="429 (Retry-After 0.05 s) p=.08, 503 p=.05, "
         "500 p=.03, corrupt_b64 p=.03, latency 0.15 s p=.05 (seeded)",
     )
     REPORT.used = True

@@ -10,8 +10,15 @@ from typing import Any
 _DATA_URI = re.compile(r'src="data:(image/[\w.+-]+);base64,([A-Za-z0-9+/=]+)"')
 
 
-def make_image(width: int = 40, height: int = 20, *, fmt: str = "PNG", mode: str = "RGB",
-               color: tuple[int, ...] | None = None, text: dict[str, str] | None = None) -> bytes:
+def make_image(
+    width: int = 40,
+    height: int = 20,
+    *,
+    fmt: str = "PNG",
+    mode: str = "RGB",
+    color: tuple[int, ...] | None = None,
+    text: dict[str, str] | None = None,
+) -> bytes:
     """A plain-colour image. `text`: PNG text chunks (a cheap way to tag an image)."""
     from PIL import Image, PngImagePlugin
 
@@ -28,8 +35,9 @@ def make_image(width: int = 40, height: int = 20, *, fmt: str = "PNG", mode: str
     return out.getvalue()
 
 
-def make_png(width: int = 40, height: int = 20, color: tuple[int, ...] | None = None,
-             **options: Any) -> bytes:
+def make_png(
+    width: int = 40, height: int = 20, color: tuple[int, ...] | None = None, **options: Any
+) -> bytes:
     return make_image(width, height, fmt="PNG", color=color, **options)
 
 

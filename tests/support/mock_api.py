@@ -16,10 +16,12 @@ API_BASE = "https://api.example.test"
 MOCK_KEY = "rsk_unit_0123456789abcd1a2b"
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> httpx.Response:
-    return httpx.Response(status, content=json.dumps(payload).encode(),
-                          headers={"content-type": "application/json", **(headers or {})})
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(
+        status,
+        content=json.dumps(payload).encode(),
+        headers={"content-type": "application/json", **(headers or {})},
+    )
 
 
 def generation_body(*images: bytes, revised: str | None = None) -> dict[str, Any]:

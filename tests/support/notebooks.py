@@ -29,8 +29,9 @@ def run_notebook(nb: Any, cwd: Path, timeout: int = 60) -> Any:
     """Execute `nb` in a fresh python3 kernel (inheriting os.environ) with `cwd` as its folder."""
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
     client.execute()
     return nb
 
@@ -45,15 +46,18 @@ def text(value: Any) -> str:
 
 
 def error_outputs(nb: Any) -> list[Any]:
-    return [out for cell in nb.cells for out in cell.get("outputs", [])
-            if out.get("output_type") == "error"]
+    return [out for cell in nb.cells for out in cell.get("outputs", []) if out.get("output_type") == "error"]
 
 
 def stream_text(nb_or_cell: Any) -> str:
     """The stdout/stderr text of a notebook's cells, or of one cell."""
     cells = nb_or_cell.cells if hasattr(nb_or_cell, "cells") else [nb_or_cell]
-    return "".join(text(out.get("text", "")) for cell in cells for out in cell.get("outputs", [])
-                   if out.get("output_type") == "stream")
+    return "".join(
+        text(out.get("text", ""))
+        for cell in cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+    )
 
 
 def output_images(nb: Any) -> list[bytes]:

@@ -51,11 +51,16 @@ def published(shell: Any, monkeypatch: pytest.MonkeyPatch) -> Publications:
     """Everything the shell publishes from now on (display_pub.publish is replaced)."""
     seen = Publications()
 
-    def publish(data: dict[str, Any], metadata: dict[str, Any] | None = None, source: Any = None,
-                *, transient: dict[str, Any] | None = None, update: bool = False,
-                **kwargs: Any) -> None:
-        seen.append(Published(dict(data), dict(metadata or {}),
-                              (transient or {}).get("display_id"), update))
+    def publish(
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        source: Any = None,
+        *,
+        transient: dict[str, Any] | None = None,
+        update: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        seen.append(Published(dict(data), dict(metadata or {}), (transient or {}).get("display_id"), update))
 
     monkeypatch.setattr(shell.display_pub, "publish", publish)
     return seen

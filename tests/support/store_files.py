@@ -16,8 +16,11 @@ def all_files(root: Path) -> list[Path]:
 
 def stored_images(root: Path) -> list[Path]:
     """Image files (not sidecars, not temp files) under a store's images/ folder."""
-    return [p for p in all_files(root / "images")
-            if p.suffix in (".png", ".jpg", ".webp", ".gif") and not p.name.startswith(".")]
+    return [
+        p
+        for p in all_files(root / "images")
+        if p.suffix in (".png", ".jpg", ".webp", ".gif") and not p.name.startswith(".")
+    ]
 
 
 def part_files(root: Path) -> list[Path]:

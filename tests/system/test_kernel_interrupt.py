@@ -21,16 +21,21 @@ SLOW_MODEL = OTHER_MODEL
 def kernel(server: Any, clean_environment: Path) -> Iterator[tuple[Any, Any]]:
     from jupyter_client import KernelManager
 
-    env = dict(os.environ, MESHAPI_BASE_URL=server.base_url, MESHAPI_API_KEY=server.api_key,
-               MESHIMG_STORE_DIR=str(clean_environment))
+    env = dict(
+        os.environ,
+        MESHAPI_BASE_URL=server.base_url,
+        MESHAPI_API_KEY=server.api_key,
+        MESHIMG_STORE_DIR=str(clean_environment),
+    )
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel(env=env)
     client = manager.client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
-        reply = client.execute("%load_ext mesh_magic\n%config MeshImg.display_max_px = 128",
-                               reply=True, timeout=30)
+        reply = client.execute(
+            "%load_ext mesh_magic\n%config MeshImg.display_max_px = 128", reply=True, timeout=30
+        )
         assert reply["content"]["status"] == "ok"
         yield manager, client
     finally:
@@ -52,8 +57,10 @@ def test_interrupt_cancels_in_flight_keeps_arrived_and_kernel_lives(
 ) -> None:
     manager, client = kernel
     server.add_fault(Fault(kind="latency", delay=30, model=SLOW_MODEL, times=-1))
-    code = (f"%%meshimg -n 1 -s {TINY} -m {FAST_MODEL},{SLOW_MODEL}\n"
-            "A red fox in the snow\n---\nA blue whale under ice")
+    code = (
+        f"%%meshimg -n 1 -s {TINY} -m {FAST_MODEL},{SLOW_MODEL}\n"
+        "A red fox in the snow\n---\nA blue whale under ice"
+    )
     msg_id = client.execute(code)
     sent_at = time.monotonic()
 
@@ -77,8 +84,10 @@ def test_interrupt_cancels_in_flight_keeps_arrived_and_kernel_lives(
     finished_after = time.monotonic() - interrupted_at
     assert _wait_for(lambda: server.in_flight == 0, 1.0), server.stats()
     drained_after = time.monotonic() - interrupted_at
-    print(f"\ncell finished {finished_after:.2f} s after the interrupt; server in-flight 0 after "
-          f"{drained_after:.2f} s")
+    print(
+        f"\ncell finished {finished_after:.2f} s after the interrupt; server in-flight 0 after "
+        f"{drained_after:.2f} s"
+    )
     assert finished_after < 2.0
 
     reply = client.get_shell_msg(timeout=10)
@@ -86,8 +95,9 @@ def test_interrupt_cancels_in_flight_keeps_arrived_and_kernel_lives(
     assert reply["content"]["status"] == "ok"  # handled: no KeyboardInterrupt traceback
     assert not [m for m in outputs if m["msg_type"] == "error"]
 
-    displays = [m for m in outputs
-                if m["msg_type"] in ("display_data", "update_display_data", "execute_result")]
+    displays = [
+        m for m in outputs if m["msg_type"] in ("display_data", "update_display_data", "execute_result")
+    ]
     progress = displays[0]
     assert progress["msg_type"] == "display_data"
     assert "mesh-magic-progress" in progress["content"]["data"]["text/html"]
@@ -107,8 +117,10 @@ def test_interrupt_cancels_in_flight_keeps_arrived_and_kernel_lives(
     # The kernel is healthy.
     result: list[str] = []
     client.execute_interactive(
-        "1+1", timeout=10,
-        output_hook=lambda m: result.append(m["content"]["data"]["text/plain"])
-        if m["msg_type"] == "execute_result" else None,
+        "1+1",
+        timeout=10,
+        output_hook=lambda m: (
+            result.append(m["content"]["data"]["text/plain"]) if m["msg_type"] == "execute_result" else None
+        ),
     )
     assert result == ["2"]

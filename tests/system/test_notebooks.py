@@ -21,17 +21,20 @@ def _execute(name: str, workdir: Path) -> Any:
     from nbclient import NotebookClient
 
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(notebook, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(workdir)}}).execute()
-    errors = [out for cell in notebook.cells for out in cell.get("outputs", [])
-              if out["output_type"] == "error"]
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
+    errors = [
+        out for cell in notebook.cells for out in cell.get("outputs", []) if out["output_type"] == "error"
+    ]
     assert not errors, errors
     return notebook
 
 
 def _cell(notebook: Any, startswith: str) -> Any:
-    (cell,) = [c for c in notebook.cells
-               if c.cell_type == "code" and c.source.lstrip().startswith(startswith)]
+    (cell,) = [
+        c for c in notebook.cells if c.cell_type == "code" and c.source.lstrip().startswith(startswith)
+    ]
     return cell
 
 
@@ -49,8 +52,9 @@ def _grid(cell: Any) -> tuple[str, dict[str, Any]]:
 def _check_grid(cell: Any, rows: list[tuple[str, str]], per_row: int, errors: int = 0) -> str:
     html, meta = _grid(cell)
     assert [m["model"] for m in meta["rows"]] == [m for _, m in rows]
-    assert [p.startswith(start) for p, (start, _) in zip(
-        [m["prompt"] for m in meta["rows"]], rows, strict=True)] == [True] * len(rows)
+    assert [
+        p.startswith(start) for p, (start, _) in zip([m["prompt"] for m in meta["rows"]], rows, strict=True)
+    ] == [True] * len(rows)
     counts = Counter(im["row"] for im in meta["images"])
     ok_rows = len(rows) - errors
     assert sorted(counts.values()) == [per_row] * ok_rows
@@ -65,19 +69,36 @@ def _check_grid(cell: Any, rows: list[tuple[str, str]], per_row: int, errors: in
 def test_compare_models_notebook(meshapi_env: Any, tmp_path: Path) -> None:
     notebook = _execute("compare_models.ipynb", tmp_path)
     gpt, imagen, flux = "openai/gpt-image-1", "google/imagen-4", "black-forest-labs/flux-1.1-pro"
-    _check_grid(_cell(notebook, "%%meshimg -m openai/gpt-image-1,google"),
-                [("A red fox", gpt), ("A red fox", imagen), ("A red fox", flux),
-                 ("A hand-painted", gpt), ("A hand-painted", imagen), ("A hand-painted", flux)],
-                per_row=1)
-    html = _check_grid(_cell(notebook, "%%meshimg -m google/imagen-4,openai/dall-e-3"),
-                       [("A tiny lighthouse", imagen), ("A tiny lighthouse", "openai/dall-e-3")],
-                       per_row=2)
+    _check_grid(
+        _cell(notebook, "%%meshimg -m openai/gpt-image-1,google"),
+        [
+            ("A red fox", gpt),
+            ("A red fox", imagen),
+            ("A red fox", flux),
+            ("A hand-painted", gpt),
+            ("A hand-painted", imagen),
+            ("A hand-painted", flux),
+        ],
+        per_row=1,
+    )
+    html = _check_grid(
+        _cell(notebook, "%%meshimg -m google/imagen-4,openai/dall-e-3"),
+        [("A tiny lighthouse", imagen), ("A tiny lighthouse", "openai/dall-e-3")],
+        per_row=2,
+    )
     assert html.count("one image per request") == 1
-    html = _check_grid(_cell(notebook, "%%meshimg -m google/imagen-4,google/imagen-40"),
-                       [("A bowl", imagen), ("A bowl", "google/imagen-40")], per_row=1, errors=1)
+    html = _check_grid(
+        _cell(notebook, "%%meshimg -m google/imagen-4,google/imagen-40"),
+        [("A bowl", imagen), ("A bowl", "google/imagen-40")],
+        per_row=1,
+        errors=1,
+    )
     assert "not found" in html
-    _check_grid(_cell(notebook, "import mesh_magic"),
-                [("A paper boat", gpt), ("A paper boat", "stability/sd-3.5-large")], per_row=1)
+    _check_grid(
+        _cell(notebook, "import mesh_magic"),
+        [("A paper boat", gpt), ("A paper boat", "stability/sd-3.5-large")],
+        per_row=1,
+    )
     # It really ran against the server: 6 + (2 + 1 + 2 single) + 2 + 2 requests.
     assert len(generations(meshapi_env)) >= 14
 
@@ -92,8 +113,9 @@ def test_bulk_notebook(meshapi_env: Any, tmp_path: Path) -> None:
     # One row per prompt, in input order, each with its image.
     animals = re.findall(r"<tr><td><img [^>]*></td><td>([^<]+)</td>", table)
     assert animals == ["red panda", "snow owl", "pink axolotl", "tortoise", "hedgehog", "octopus"]
-    _check_grid(_cell(notebook, "results[2]"),
-                [("A pink axolotl", "black-forest-labs/flux-schnell")], per_row=1)
+    _check_grid(
+        _cell(notebook, "results[2]"), [("A pink axolotl", "black-forest-labs/flux-schnell")], per_row=1
+    )
     summary = _cell(notebook, "images = sum(")
     assert "".join(out.get("text", "") for out in summary.outputs) == "6 prompts, 6 images, 0 failed\n"
     resumed = "".join(out.get("text", "") for out in _cell(notebook, "again =").outputs)

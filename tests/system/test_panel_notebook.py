@@ -15,8 +15,9 @@ NOTEBOOK = NOTEBOOKS / "panel.ipynb"
 
 
 def _stream_text(cell: nbformat.NotebookNode) -> str:
-    return "".join(out.get("text", "") for out in cell.get("outputs", ())
-                   if out.get("output_type") == "stream")
+    return "".join(
+        out.get("text", "") for out in cell.get("outputs", ()) if out.get("output_type") == "stream"
+    )
 
 
 def test_the_notebook_is_saved_without_outputs() -> None:
@@ -30,8 +31,9 @@ def test_the_notebook_runs_and_generates(meshapi_env: MeshServer, tmp_path: Path
     # `meshapi_env` put MESHAPI_BASE_URL/MESHAPI_API_KEY in os.environ: the kernel
     # inherits them, exactly as a user's shell environment would reach their kernel.
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
 
     texts = [_stream_text(cell) for cell in nb.cells if cell.cell_type == "code"]
     summary = next(t for t in texts if "generation(s) so far" in t)
@@ -41,6 +43,11 @@ def test_the_notebook_runs_and_generates(meshapi_env: MeshServer, tmp_path: Path
     [body] = generation_bodies(meshapi_env)
     assert body["n"] == 2 and body["size"] == "512x512" and body["seed"] == 42
     # The panel itself is a widget view in the output, not a text repr.
-    shown = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
-             if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
+    shown = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+    ]
     assert shown

@@ -52,23 +52,34 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "A lighthouse on a cliff": {"images": 2, "models": ["openai/gpt-image-1"] * 2},
     "A {style} painting of a {animal}": {"images": 1, "models": ["openai/gpt-image-1"]},
     "-m openai/gpt-image-1,google/imagen-4": {
-        "images": 2, "models": ["openai/gpt-image-1", "google/imagen-4"]},
+        "images": 2,
+        "models": ["openai/gpt-image-1", "google/imagen-4"],
+    },
     "-s square -o result": {"images": 1, "models": ["openai/gpt-image-1"]},
     "-p seed=42 -o seeded": {"images": 1, "models": ["openai/gpt-image-1"]},
     "--save quickstart_images": {"images": 1, "models": ["openai/gpt-image-1"]},
     "koi = mesh_magic.generate(": {"images": 1, "models": ["openai/gpt-image-1"]},
     "-m google/imagen-4,no-such/model": {
-        "images": 1, "models": ["google/imagen-4", "no-such/model"], "errors": 1},
+        "images": 1,
+        "models": ["google/imagen-4", "no-such/model"],
+        "errors": 1,
+    },
     "%meshimg_history 3": {"images": 3, "max_px": HISTORY_MAX_PX},
 }
 
 # (model, prompt, extra body fields) of every generation the notebook sends, in any order.
 EXPECTED_BODIES: list[tuple[str, str, dict[str, Any]]] = [
-    ("openai/gpt-image-1", "A futuristic city skyline at sunset, vibrant colors, digital art",
-     {"n": 1, "size": "1024x1024"}),
+    (
+        "openai/gpt-image-1",
+        "A futuristic city skyline at sunset, vibrant colors, digital art",
+        {"n": 1, "size": "1024x1024"},
+    ),
     ("openai/gpt-image-1", "A paper boat on a quiet pond, morning mist", {"size": "1024x1024"}),
-    ("openai/gpt-image-1", "A cozy reading nook with a sleeping cat, warm afternoon light",
-     {"n": 3, "size": "1024x1024"}),
+    (
+        "openai/gpt-image-1",
+        "A cozy reading nook with a sleeping cat, warm afternoon light",
+        {"n": 3, "size": "1024x1024"},
+    ),
     ("openai/gpt-image-1", "A lighthouse on a cliff, stormy sea", {"size": "1024x1024"}),
     ("openai/gpt-image-1", "The same lighthouse on a calm summer evening", {"size": "1024x1024"}),
     ("openai/gpt-image-1", "A watercolor painting of a red panda reading a book", {}),
@@ -98,8 +109,7 @@ class Run:
 
 
 def _kernel_env(base_url: str, key: str, store: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MESHAPI_", "MESH_API_", "MESHIMG_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MESHAPI_", "MESH_API_", "MESHIMG_"))}
     env.update(MESHAPI_BASE_URL=base_url, MESHAPI_API_KEY=key, MESHIMG_STORE_DIR=str(store))
     return env
 
@@ -123,9 +133,13 @@ def executed(meshapi_server: Any, tmp_path_factory: pytest.TempPathFactory) -> R
             marks["first_image"] = time.monotonic()
 
     client = NotebookClient(
-        nb, kernel_name="python3", timeout=120, allow_errors=False,
+        nb,
+        kernel_name="python3",
+        timeout=120,
+        allow_errors=False,
         resources={"metadata": {"path": str(workdir)}},
-        on_notebook_start=kernel_ready, on_cell_executed=cell_done,
+        on_notebook_start=kernel_ready,
+        on_cell_executed=cell_done,
     )
     started = time.monotonic()
     with pytest.MonkeyPatch.context() as patch:
@@ -193,8 +207,7 @@ def _expected_for(cell: Any) -> dict[str, Any] | None:
 
 
 def _mesh_metadata(cell: Any) -> list[dict[str, Any]]:
-    return [o["metadata"]["mesh_magic"] for o in cell.outputs
-            if "mesh_magic" in (o.get("metadata") or {})]
+    return [o["metadata"]["mesh_magic"] for o in cell.outputs if "mesh_magic" in (o.get("metadata") or {})]
 
 
 def _text(cell: Any) -> str:
@@ -239,8 +252,12 @@ def _check_images(nb: Any) -> int:
 
 
 def test_runs_without_error_outputs(executed: Run) -> None:
-    errors = [(c.source[:50], o.get("ename")) for c in _code_cells(executed.nb) for o in c.outputs
-              if o.output_type == "error"]
+    errors = [
+        (c.source[:50], o.get("ename"))
+        for c in _code_cells(executed.nb)
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
     assert errors == []
     assert all(c.execution_count for c in _code_cells(executed.nb))
     assert executed.seconds < 60, f"the quickstart took {executed.seconds:.1f} s"
@@ -285,7 +302,8 @@ def test_server_saw_the_requests_the_cells_asked_for(executed: Run) -> None:
     assert all(r.headers.get("authorization") == f"Bearer {TEST_KEY}" for r in executed.requests)
     bodies = [r.json for r in gens]
     assert Counter((b["model"], b["prompt"]) for b in bodies) == Counter(
-        (model, prompt) for model, prompt, _ in EXPECTED_BODIES)
+        (model, prompt) for model, prompt, _ in EXPECTED_BODIES
+    )
     for model, prompt, fields in EXPECTED_BODIES:
         body = next(b for b in bodies if (b["model"], b["prompt"]) == (model, prompt))
         for name, value in fields.items():
@@ -366,8 +384,16 @@ def test_saved_notebook_is_small_and_keyless(saved: Any) -> None:
 
 def test_saved_notebook_is_what_a_user_writes(saved: Any) -> None:
     source = "\n".join(c.source for c in _code_cells(saved))
-    for forbidden in ("127.0.0.1", "localhost", "MESHAPI_BASE_URL", "api_key", "rsk_", "os.environ",
-                      "MeshServer", "meshapi_server"):
+    for forbidden in (
+        "127.0.0.1",
+        "localhost",
+        "MESHAPI_BASE_URL",
+        "api_key",
+        "rsk_",
+        "os.environ",
+        "MeshServer",
+        "meshapi_server",
+    ):
         assert forbidden not in source, f"{forbidden!r} in the notebook's code"
     assert source.startswith("%load_ext mesh_magic")
     tags = {t for c in saved.cells for t in c.metadata.get("tags", [])}

@@ -62,8 +62,7 @@ class _FakeClient:
 
 
 def test_an_unexpected_error_cancels_the_sibling_requests() -> None:
-    settings = resolve({"base_url": API_BASE, "api_key": MOCK_KEY, "concurrency": 4},
-                       environ={})
+    settings = resolve({"base_url": API_BASE, "api_key": MOCK_KEY, "concurrency": 4}, environ={})
     requests = build_requests(["a", "b", "c"], settings)
     fake = _FakeClient()
     collector = CallProgress(requests)

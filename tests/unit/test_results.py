@@ -40,8 +40,7 @@ def test_ok_and_interrupted() -> None:
 
 
 def test_rows_derived_when_not_given() -> None:
-    result = ImageResult([image(1, model="m/b"), image(0)],
-                         [ItemError("p2", "m/z", ServerError("x"), row=2)])
+    result = ImageResult([image(1, model="m/b"), image(0)], [ItemError("p2", "m/z", ServerError("x"), row=2)])
     assert result.rows == [("a red fox", "m/a"), ("a red fox", "m/b"), ("p2", "m/z")]
 
 

@@ -21,9 +21,15 @@ RED = (200, 40, 40)
 
 def image(data: bytes | None = None, **fields: Any) -> GeneratedImage:
     values: dict[str, Any] = {
-        "data": data or make_png(32, 32, RED), "mime_type": "image/png", "width": 32, "height": 32,
-        "prompt": "A red square", "model": "openai/gpt-image-1", "request_id": "req_1",
-        "created": 1_700_000_000, "params": {"model": "openai/gpt-image-1", "n": 1, "seed": 7},
+        "data": data or make_png(32, 32, RED),
+        "mime_type": "image/png",
+        "width": 32,
+        "height": 32,
+        "prompt": "A red square",
+        "model": "openai/gpt-image-1",
+        "request_id": "req_1",
+        "created": 1_700_000_000,
+        "params": {"model": "openai/gpt-image-1", "n": 1, "seed": 7},
         "revised_prompt": "A vivid red square",
     }
     values.update(fields)

@@ -44,14 +44,15 @@ def _generate_until_interrupted(prompt: str, watcher: threading.Thread, **option
     return result, elapsed
 
 
-def test_ctrl_c_keeps_arrived_images_and_stops_the_rest(server: Any, clean_environment: Path
-                                                        ) -> None:
+def test_ctrl_c_keeps_arrived_images_and_stops_the_rest(server: Any, clean_environment: Path) -> None:
     server.add_fault(Fault(kind="latency", delay=30, model=OTHER_MODEL, times=-1))
     # The fast model's image is in the store (written before it is shown); the slow one hangs.
-    watcher = _interrupt_when(lambda: server.in_flight == 1
-                              and len(list(clean_environment.glob("images/*/*.png"))) == 1)
+    watcher = _interrupt_when(
+        lambda: server.in_flight == 1 and len(list(clean_environment.glob("images/*/*.png"))) == 1
+    )
     result, elapsed = _generate_until_interrupted(
-        "A fox and a hound", watcher, model=f"{FAST_MODEL},{OTHER_MODEL}", size=TINY, timeout=20)
+        "A fox and a hound", watcher, model=f"{FAST_MODEL},{OTHER_MODEL}", size=TINY, timeout=20
+    )
     print(f"\ngenerate() returned {elapsed:.2f} s after it started (slow model: 30 s)")
     assert result.interrupted and elapsed < 10
     assert [im.model for im in result] == [FAST_MODEL]
@@ -77,8 +78,8 @@ def test_ctrl_c_during_a_stream_keeps_its_latest_partial(
     monkeypatch.setattr(CallProgress, "_changed", changed)
     watcher = _interrupt_when(partial_seen.is_set)
     result, elapsed = _generate_until_interrupted(
-        "A moth at a lamp", watcher, model=OPENAI_MODEL, size=TINY, stream=True,
-        params={"partial_images": 2})
+        "A moth at a lamp", watcher, model=OPENAI_MODEL, size=TINY, stream=True, params={"partial_images": 2}
+    )
     print(f"\nstream interrupted after {elapsed:.2f} s")
     assert result.interrupted and elapsed < 5
     (kept,) = result

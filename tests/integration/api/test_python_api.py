@@ -26,13 +26,27 @@ from tests.support.servers import SINGLE_IMAGE_MODEL, generations
 
 
 def test_generate(server: MeshServer) -> None:
-    result = mesh_magic.generate("a red fox", model="google/imagen-4", n=2, size="128x128",
-                                 quality="high", output_format="webp", params={"seed": 3})
+    result = mesh_magic.generate(
+        "a red fox",
+        model="google/imagen-4",
+        n=2,
+        size="128x128",
+        quality="high",
+        output_format="webp",
+        params={"seed": 3},
+    )
     assert isinstance(result, ImageResult)
     (request,) = generations(server)
-    assert request.json == {"prompt": "a red fox", "model": "google/imagen-4", "n": 2,
-                            "size": "128x128", "quality": "high", "response_format": "b64_json",
-                            "output_format": "webp", "seed": 3}
+    assert request.json == {
+        "prompt": "a red fox",
+        "model": "google/imagen-4",
+        "n": 2,
+        "size": "128x128",
+        "quality": "high",
+        "response_format": "b64_json",
+        "output_format": "webp",
+        "seed": 3,
+    }
     assert len(result) == 2
     assert all(im.mime_type == "image/webp" and im.width == 128 for im in result)
     assert result.request_ids == [request.headers.get("x-request-id") or result[0].request_id]
@@ -40,10 +54,13 @@ def test_generate(server: MeshServer) -> None:
 
 
 def test_generate_several_models_and_save(server: MeshServer, tmp_path: Path) -> None:
-    result = mesh_magic.generate("a red fox", model="google/imagen-4,black-forest-labs/flux-schnell",
-                                 size="96x96", save=tmp_path / "out")
-    assert result.rows == [("a red fox", "google/imagen-4"),
-                           ("a red fox", "black-forest-labs/flux-schnell")]
+    result = mesh_magic.generate(
+        "a red fox",
+        model="google/imagen-4,black-forest-labs/flux-schnell",
+        size="96x96",
+        save=tmp_path / "out",
+    )
+    assert result.rows == [("a red fox", "google/imagen-4"), ("a red fox", "black-forest-labs/flux-schnell")]
     assert len(list((tmp_path / "out").glob("*.png"))) == 2
     assert len(list((tmp_path / "out").glob("*.json"))) == 2
 
@@ -65,8 +82,7 @@ def test_generate_total_failure_raises_and_partial_failure_returns(server: MeshS
     with pytest.raises(AuthenticationError):
         mesh_magic.generate("fox", size="96x96")
     server.add_fault(Fault(kind="status", status=500, model="google/imagen-4"))
-    mixed = mesh_magic.generate("fox", model="google/imagen-4,black-forest-labs/flux-schnell",
-                                size="96x96")
+    mixed = mesh_magic.generate("fox", model="google/imagen-4,black-forest-labs/flux-schnell", size="96x96")
     assert [im.model for im in mixed] == ["black-forest-labs/flux-schnell"]
     assert isinstance(mixed.errors[0].error, ServerError)
     assert not mixed.ok
@@ -74,10 +90,12 @@ def test_generate_total_failure_raises_and_partial_failure_returns(server: MeshS
 
 def test_agenerate(server: MeshServer) -> None:
     async def main() -> list[ImageResult]:
-        return list(await asyncio.gather(
-            mesh_magic.agenerate("a red fox", size="96x96"),
-            mesh_magic.agenerate("a blue whale", size="96x96", model="google/imagen-4"),
-        ))
+        return list(
+            await asyncio.gather(
+                mesh_magic.agenerate("a red fox", size="96x96"),
+                mesh_magic.agenerate("a blue whale", size="96x96", model="google/imagen-4"),
+            )
+        )
 
     fox, whale = asyncio.run(main())
     assert fox[0].prompt == "a red fox" and whale[0].model == "google/imagen-4"
@@ -162,23 +180,23 @@ def test_offline_backend_needs_no_key_and_no_server(monkeypatch: pytest.MonkeyPa
     configure(base_url="offline")
     assert _config.resolve().api_key is None
     monkeypatch.setattr(socket.socket, "connect", no_sockets)
-    result = mesh_magic.generate("a red fox", model="google/imagen-4", n=2, size="128x128",
-                                 params={"seed": 1})
+    result = mesh_magic.generate(
+        "a red fox", model="google/imagen-4", n=2, size="128x128", params={"seed": 1}
+    )
     assert len(result) == 2
     assert result[0].to_pil().size == (128, 128)
-    again = mesh_magic.generate("a red fox", model="google/imagen-4", n=2, size="128x128",
-                                params={"seed": 1})
+    again = mesh_magic.generate("a red fox", model="google/imagen-4", n=2, size="128x128", params={"seed": 1})
     assert [im.data for im in again] == [im.data for im in result]  # deterministic per seed
     assert "google/imagen-4" in [m["id"] for m in mesh_magic.models()]
 
 
 def test_offline_url_and_data_uri_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MESHAPI_BASE_URL", "offline")
-    url = mesh_magic.generate("fox", model="black-forest-labs/flux-schnell", size="96x96",
-                              response_format="url")
+    url = mesh_magic.generate(
+        "fox", model="black-forest-labs/flux-schnell", size="96x96", response_format="url"
+    )
     assert url[0].source == "url" and url[0].width == 96
-    data = mesh_magic.generate("fox", model="meshapi/data-uri-preview", size="96x96",
-                               response_format="url")
+    data = mesh_magic.generate("fox", model="meshapi/data-uri-preview", size="96x96", response_format="url")
     assert data[0].source == "data_uri"
 
 

@@ -20,8 +20,9 @@ from tests.support.servers import FAST_MODEL, OPENAI_MODEL, TINY
 
 def test_broken_stream_keeps_the_partial_and_reports_the_error(server: Any) -> None:
     server.add_fault(Fault(kind="stream_break", model=OPENAI_MODEL))
-    result = mesh_magic.generate("A bridge at night", model=OPENAI_MODEL, size=TINY,
-                                 stream=True, params={"partial_images": 2})
+    result = mesh_magic.generate(
+        "A bridge at night", model=OPENAI_MODEL, size=TINY, stream=True, params={"partial_images": 2}
+    )
     assert len(result) == 1
     kept = result[0]
     assert kept.partial and kept.model == OPENAI_MODEL and kept.to_pil().size == (64, 64)
@@ -79,10 +80,10 @@ def test_completed_images_survive_a_later_break(remote_api: None) -> None:
 def test_final_chunk_then_a_break_before_done_is_a_success(remote_api: None) -> None:
     from mesh_magic.core.engine.loop import engine
 
-    final = {"object": "image.chunk", "status": "completed", "created": 1,
-             "data": [{"b64_json": _png(200)}]}
-    engine().set_transport(_sse_then_break({"object": "image.chunk", "status": "processing",
-                                            "data": []}, final))
+    final = {"object": "image.chunk", "status": "completed", "created": 1, "data": [{"b64_json": _png(200)}]}
+    engine().set_transport(
+        _sse_then_break({"object": "image.chunk", "status": "processing", "data": []}, final)
+    )
     result = mesh_magic.generate("A kite", model=FAST_MODEL, stream=True)
     assert len(result) == 1 and result.ok
 
@@ -90,11 +91,14 @@ def test_final_chunk_then_a_break_before_done_is_a_success(remote_api: None) -> 
 def test_break_before_anything_keeps_the_last_partial(remote_api: None) -> None:
     from mesh_magic.core.engine.loop import engine
 
-    partials = [{"type": "image_generation.partial_image", "b64_json": _png(i * 50),
-                 "partial_image_index": i} for i in range(2)]
+    partials = [
+        {"type": "image_generation.partial_image", "b64_json": _png(i * 50), "partial_image_index": i}
+        for i in range(2)
+    ]
     engine().set_transport(_sse_then_break(*partials))
-    result = mesh_magic.generate("A kite at dusk", model=OPENAI_MODEL, stream=True,
-                                 params={"partial_images": 2})
+    result = mesh_magic.generate(
+        "A kite at dusk", model=OPENAI_MODEL, stream=True, params={"partial_images": 2}
+    )
     (kept,) = result
     assert kept.partial and kept.to_pil().getpixel((0, 0)) == (50, 40, 90)  # the last one
     assert "stream broke" in str(result.errors[0].error)
@@ -102,17 +106,18 @@ def test_break_before_anything_keeps_the_last_partial(remote_api: None) -> None:
 
 # --- odd but harmless stream fields; a stream is bounded like a plain body -------------------------
 
+
 def test_stream_with_odd_partial_index_and_created_still_delivers(tmp_path: Path) -> None:
     image = base64.b64encode(make_png(24, 16, (10, 120, 200))).decode()
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = sse(
-            {"type": "image_generation.partial_image", "b64_json": image,
-             "partial_image_index": "first"},
+            {"type": "image_generation.partial_image", "b64_json": image, "partial_image_index": "first"},
             {"type": "image_generation.completed", "b64_json": image, "created": "yesterday"},
         )
-        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream",
-                                                          "x-request-id": "req_odd"})
+        return httpx.Response(
+            200, content=body, headers={"content-type": "text/event-stream", "x-request-id": "req_odd"}
+        )
 
     use_mock(handler)
     result = mesh_magic.generate("odd stream", stream=True)

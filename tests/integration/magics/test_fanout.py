@@ -47,8 +47,7 @@ def test_concurrency_setting_is_a_hard_bound(server: Any, shell: Any) -> None:
     started = time.perf_counter()
     shell.run_cell(_cell(f"-m {FAST_MODEL},{OTHER_MODEL} -s {TINY} -o res --no-display", prompts))
     elapsed = time.perf_counter() - started
-    print(f"\n6 requests x 200 ms, concurrency=2: {elapsed:.3f} s, peak in flight "
-          f"{server.max_in_flight}")
+    print(f"\n6 requests x 200 ms, concurrency=2: {elapsed:.3f} s, peak in flight {server.max_in_flight}")
     assert len(shell.user_ns["res"]) == 6
     assert len(generations(server)) == 6
     assert server.max_in_flight == 2
@@ -58,8 +57,9 @@ def test_concurrency_setting_is_a_hard_bound(server: Any, shell: Any) -> None:
 def test_one_failing_model_gives_an_error_tile_and_the_rest(
     server: Any, shell: Any, published: Publications
 ) -> None:
-    server.add_fault(Fault(kind="status", status=500, model=OTHER_MODEL, times=-1,
-                           message="The upstream GPU caught fire."))
+    server.add_fault(
+        Fault(kind="status", status=500, model=OTHER_MODEL, times=-1, message="The upstream GPU caught fire.")
+    )
     shell.run_cell(_cell(f"-m {FAST_MODEL},{OTHER_MODEL} -n 2 -s {TINY} -o res", ["A red kite"]))
     result = shell.user_ns["res"]
     assert [im.model for im in result] == [FAST_MODEL, FAST_MODEL]
@@ -77,8 +77,9 @@ def test_one_failing_model_gives_an_error_tile_and_the_rest(
 def test_single_image_model_falls_back_to_n_requests_and_says_so_once(
     server: Any, shell: Any, published: Publications
 ) -> None:
-    shell.run_cell(_cell(f"-m {SINGLE_IMAGE_MODEL} -n 3 -s {TINY} -p seed=7 -o res",
-                         ["A blue door", "A green door"]))
+    shell.run_cell(
+        _cell(f"-m {SINGLE_IMAGE_MODEL} -n 3 -s {TINY} -p seed=7 -o res", ["A blue door", "A green door"])
+    )
     result = shell.user_ns["res"]
     assert not result.errors
     assert [(im.row, im.index) for im in result] == [(r, i) for r in (0, 1) for i in range(3)]

@@ -47,12 +47,15 @@ def test_models_lists_image_models_with_prices(shell: Any, server: MeshServer) -
 
 def test_models_filter_by_text(shell: Any, server: MeshServer) -> None:
     table = run(shell, "%meshimg_models flux")
-    assert [row[0] for row in table.rows] == ["black-forest-labs/flux-1.1-pro",
-                                              "black-forest-labs/flux-schnell"]
+    assert [row[0] for row in table.rows] == [
+        "black-forest-labs/flux-1.1-pro",
+        "black-forest-labs/flux-schnell",
+    ]
     assert [row[0] for row in run(shell, "%meshimg_models IMAGEN").rows] == ["google/imagen-4"]
     # Text matches the display name too.
     assert [row[0] for row in run(shell, "%meshimg_models Stable Diffusion").rows] == [
-        "stability/sd-3.5-large"]
+        "stability/sd-3.5-large"
+    ]
     empty = run(shell, "%meshimg_models no-such-thing")
     assert empty.rows == []
     assert "No image models match 'no-such-thing'" in repr(empty)
@@ -67,8 +70,9 @@ def test_models_errors(shell: Any, server: MeshServer) -> None:
 # -- %meshimg_config ---------------------------------------------------------------------------
 
 
-def test_config_shows_masked_key_and_sources(shell: Any, server: MeshServer,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_shows_masked_key_and_sources(
+    shell: Any, server: MeshServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = config_rows(shell)
     assert rows["api_key"] == ("rsk_…cdef", "session")
     assert rows["base_url"] == (server.base_url, "session")
@@ -88,11 +92,21 @@ def test_config_shows_masked_key_and_sources(shell: Any, server: MeshServer,
 
 
 def test_config_sets_session_values(shell: Any, server: MeshServer, published: Publications) -> None:
-    assert run(shell, "%meshimg_config model=google/imagen-4 n=2 size=128x128 quality=low "
-                      "cache=on params={\"seed\":5}") is None
+    assert (
+        run(
+            shell,
+            '%meshimg_config model=google/imagen-4 n=2 size=128x128 quality=low cache=on params={"seed":5}',
+        )
+        is None
+    )
     session = _config.session()
     assert (session.model, session.n, session.size, session.quality, session.cache) == (
-        "google/imagen-4", 2, "128x128", "low", "on")
+        "google/imagen-4",
+        2,
+        "128x128",
+        "low",
+        "on",
+    )
     assert session.params == {"seed": 5}
     rows = config_rows(shell)
     assert rows["model"] == ("google/imagen-4", "session")
@@ -101,7 +115,12 @@ def test_config_sets_session_values(shell: Any, server: MeshServer, published: P
     run(shell, "%%meshimg --no-display\nfox")
     body = generations(server)[0].json
     assert (body["model"], body["n"], body["size"], body["quality"], body["seed"]) == (
-        "google/imagen-4", 2, "128x128", "low", 5)
+        "google/imagen-4",
+        2,
+        "128x128",
+        "low",
+        5,
+    )
 
 
 def test_config_quoted_values(shell: Any, server: MeshServer) -> None:
@@ -109,7 +128,7 @@ def test_config_quoted_values(shell: Any, server: MeshServer) -> None:
     assert _config.session().model == "google/imagen-4"
     assert _config.session().store_dir == "/tmp/a dir"
     assert _config.session().size == "1024x1024"
-    run(shell, "%meshimg_config params={\"seed\":5,\"style\":\"vivid\"} cache=\"on\"")
+    run(shell, '%meshimg_config params={"seed":5,"style":"vivid"} cache="on"')
     assert _config.session().params == {"seed": 5, "style": "vivid"}
     assert _config.session().cache == "on"
 
@@ -156,9 +175,9 @@ def test_config_api_key_warns(shell: Any, server: MeshServer) -> None:
     assert config_rows(shell)["api_key"] == ("rsk_…beef", "session")
 
 
-def test_config_login_uses_hidden_prompt(shell: Any, server: MeshServer,
-                                         monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_login_uses_hidden_prompt(
+    shell: Any, server: MeshServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     prompts: list[str] = []
 
     def fake_getpass(prompt: str = "") -> str:
@@ -177,8 +196,9 @@ def test_config_login_uses_hidden_prompt(shell: Any, server: MeshServer,
     assert len(run(shell, "%%meshimg -s 128x128 --no-display\nfox")) == 1
 
 
-def test_config_login_empty_changes_nothing(shell: Any, server: MeshServer,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_login_empty_changes_nothing(
+    shell: Any, server: MeshServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("getpass.getpass", lambda prompt="": "   ")
     with pytest.raises(UsageError, match="No key entered"):
         run(shell, "%meshimg_config --login")
@@ -189,8 +209,9 @@ def test_config_login_empty_changes_nothing(shell: Any, server: MeshServer,
 # -- %config MeshImg / configure() / %meshimg_config agree ----------------------------------------
 
 
-def test_percent_config_configure_and_meshimg_config_agree(shell: Any, server: MeshServer,
-                                                           published: Publications) -> None:
+def test_percent_config_configure_and_meshimg_config_agree(
+    shell: Any, server: MeshServer, published: Publications
+) -> None:
     run(shell, "%config MeshImg.model = 'google/imagen-4'")
     assert _config.session().model == "google/imagen-4"
     assert run(shell, "%config MeshImg.model") == "google/imagen-4"
@@ -218,8 +239,9 @@ def test_the_registered_configurable_is_the_session(shell: Any, server: MeshServ
     assert _config.session().base_url == server.base_url
 
 
-def test_percent_config_rejects_bad_enum(shell: Any, server: MeshServer,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_percent_config_rejects_bad_enum(
+    shell: Any, server: MeshServer, caplog: pytest.LogCaptureFixture
+) -> None:
     run(shell, "%config MeshImg.quality = 'ultra'")
     assert any("'ultra'" in r.getMessage() and "quality" in r.getMessage() for r in caplog.records)
     assert _config.session().quality is None
@@ -227,8 +249,9 @@ def test_percent_config_rejects_bad_enum(shell: Any, server: MeshServer,
     assert _config.session().quality == "hd"
 
 
-def test_percent_config_help_lists_traits_without_key(shell: Any, server: MeshServer,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_percent_config_help_lists_traits_without_key(
+    shell: Any, server: MeshServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(shell, "%config MeshImg")
     out = capsys.readouterr().out
     for name in ("MeshImg.model", "MeshImg.base_url", "MeshImg.cache", "MeshImg.display_max_px"):
@@ -247,6 +270,7 @@ def test_call_options_beat_session(shell: Any, server: MeshServer, published: Pu
 
 
 # --- what a new user typed (offline: no server needed) ---------------------------------------------
+
 
 def test_config_accepts_json_params_with_spaces(offline_shell: Any) -> None:
     # The README's own example value for `params` is {"seed": 7}, with a space.

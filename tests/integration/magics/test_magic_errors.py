@@ -28,7 +28,6 @@ from tests.support.shell import run
 CELL = "%%meshimg -s 128x128\na red fox"
 
 
-
 def shown_traceback(shell: Any, capsys: pytest.CaptureFixture[str]) -> str:
     """What the user sees for the last error: IPython prints _render_traceback_ output."""
     captured = capsys.readouterr()
@@ -38,13 +37,18 @@ def shown_traceback(shell: Any, capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize("status", sorted(STATUSES))
 @pytest.mark.parametrize("envelope", ["mesh", "fastapi", "html"])
 def test_every_status_maps_to_its_error(
-    shell: Any, server: MeshServer, published: Publications, capsys: pytest.CaptureFixture[str],
-    status: int, envelope: str,
+    shell: Any,
+    server: MeshServer,
+    published: Publications,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    envelope: str,
 ) -> None:
     cls, hint = STATUSES[status]
     configure(max_retries=0)
-    server.add_fault(Fault(kind="status", status=status, envelope=envelope, times=-1,
-                           message=f"custom {status} message"))
+    server.add_fault(
+        Fault(kind="status", status=status, envelope=envelope, times=-1, message=f"custom {status} message")
+    )
     with pytest.raises(cls) as info:
         run(shell, CELL)
     err = info.value
@@ -78,8 +82,7 @@ def test_rate_limit_hint_states_the_wait(shell: Any, server: MeshServer, publish
     assert "retry after 30 s" in "\n".join(info.value._render_traceback_())
 
 
-def test_fastapi_field_errors_reach_the_user(shell: Any, server: MeshServer,
-                                             published: Publications) -> None:
+def test_fastapi_field_errors_reach_the_user(shell: Any, server: MeshServer, published: Publications) -> None:
     server.add_fault(Fault(kind="status", status=422, message="Input should be a valid integer"))
     with pytest.raises(InvalidRequestError) as info:
         run(shell, CELL)
@@ -96,8 +99,7 @@ def test_real_server_validation_errors(shell: Any, server: MeshServer, published
         run(shell, "%%meshimg -s 32x32\nfox")  # fine locally, below the server's 64 px minimum
 
 
-def test_bad_key_is_an_authentication_error(shell: Any, server: MeshServer,
-                                            published: Publications) -> None:
+def test_bad_key_is_an_authentication_error(shell: Any, server: MeshServer, published: Publications) -> None:
     from mesh_magic.core import config as _config
 
     _config.session().set_api_key("rsk_wrong_key_000000000000")
@@ -143,16 +145,18 @@ def test_missing_key(shell: Any, server: MeshServer, published: Publications) ->
         ("%%meshimg --save 'unclosed\nfox", "Could not read the options"),
     ],
 )
-def test_validation_errors_send_nothing(shell: Any, server: MeshServer, published: Publications,
-                                        cell: str, match: str) -> None:
+def test_validation_errors_send_nothing(
+    shell: Any, server: MeshServer, published: Publications, cell: str, match: str
+) -> None:
     with pytest.raises(UsageError, match=match):
         run(shell, cell)
     assert server.requests == []
     assert published == []
 
 
-def test_usage_error_is_one_line(shell: Any, server: MeshServer, published: Publications,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_error_is_one_line(
+    shell: Any, server: MeshServer, published: Publications, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(UsageError):
         run(shell, "%%meshimg -n 0\nfox")
     shown = shown_traceback(shell, capsys)
@@ -230,13 +234,20 @@ def test_connection_refused(shell: Any, server: MeshServer, published: Publicati
 
 @pytest.mark.parametrize(
     ("kind", "match"),
-    [("malformed_json", "invalid JSON"), ("non_json", "invalid JSON"),
-     ("empty_data", "no images"), ("missing_fields", "neither b64_json nor url"),
-     ("corrupt_b64", "not valid base64"), ("not_image", "not an image"),
-     ("truncated_image", "truncated"), ("huge_image", "too large")],
+    [
+        ("malformed_json", "invalid JSON"),
+        ("non_json", "invalid JSON"),
+        ("empty_data", "no images"),
+        ("missing_fields", "neither b64_json nor url"),
+        ("corrupt_b64", "not valid base64"),
+        ("not_image", "not an image"),
+        ("truncated_image", "truncated"),
+        ("huge_image", "too large"),
+    ],
 )
-def test_malformed_responses(shell: Any, server: MeshServer, published: Publications, kind: str,
-                             match: str) -> None:
+def test_malformed_responses(
+    shell: Any, server: MeshServer, published: Publications, kind: str, match: str
+) -> None:
     server.add_fault(Fault(kind=kind))
     with pytest.raises(ResponseError, match=match) as info:
         run(shell, CELL)
@@ -244,10 +255,10 @@ def test_malformed_responses(shell: Any, server: MeshServer, published: Publicat
     assert len(generations(server)) == 1
 
 
-def test_one_failing_model_does_not_sink_the_others(shell: Any, server: MeshServer,
-                                                    published: Publications) -> None:
-    server.add_fault(Fault(kind="status", status=500, model="google/imagen-4",
-                           message="imagen exploded"))
+def test_one_failing_model_does_not_sink_the_others(
+    shell: Any, server: MeshServer, published: Publications
+) -> None:
+    server.add_fault(Fault(kind="status", status=500, model="google/imagen-4", message="imagen exploded"))
     result = run(shell, "%%meshimg -m openai/gpt-image-1,google/imagen-4 -s 128x128\nfox")
     assert [im.model for im in result] == ["openai/gpt-image-1"]
     (failure,) = result.errors
@@ -261,8 +272,9 @@ def test_one_failing_model_does_not_sink_the_others(shell: Any, server: MeshServ
 
 
 @pytest.mark.parametrize("model", ["openai/dall-e-3", "black-forest-labs/flux-1.1-pro"])
-def test_n_on_a_single_image_model_falls_back(shell: Any, server: MeshServer,
-                                              published: Publications, model: str) -> None:
+def test_n_on_a_single_image_model_falls_back(
+    shell: Any, server: MeshServer, published: Publications, model: str
+) -> None:
     result = run(shell, f"%%meshimg -m {model} -n 3 -s 128x128\na red fox")
     bodies = [r.json for r in generations(server)]
     assert [b["n"] for b in bodies] == [3, 1, 1, 1]

@@ -22,10 +22,20 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # Every option of SPEC section 2, as (short, long).
 SPEC_OPTIONS = [
-    ("-m", "--model"), ("-n", "--n"), ("-s", "--size"), ("-q", "--quality"),
-    ("-f", "--output-format"), (None, "--response-format"), (None, "--stream"),
-    ("-p", "--param"), ("-o", "--out"), (None, "--save"), (None, "--fresh"),
-    (None, "--no-display"), (None, "--raw"), (None, "--timeout"),
+    ("-m", "--model"),
+    ("-n", "--n"),
+    ("-s", "--size"),
+    ("-q", "--quality"),
+    ("-f", "--output-format"),
+    (None, "--response-format"),
+    (None, "--stream"),
+    ("-p", "--param"),
+    ("-o", "--out"),
+    (None, "--save"),
+    (None, "--fresh"),
+    (None, "--no-display"),
+    (None, "--raw"),
+    (None, "--timeout"),
 ]
 
 
@@ -41,10 +51,9 @@ SPEC_OPTIONS = [
         ("-- -n is in the prompt", [], "-n is in the prompt"),
         ("fox -n 3", [], "fox -n 3"),
         ("-5 degrees outside", [], "-5 degrees outside"),
-        ("A fox's den at \"dusk\"", [], "A fox's den at \"dusk\""),
+        ('A fox\'s den at "dusk"', [], 'A fox\'s den at "dusk"'),
         ("-p 'meta={\"a\": 1}' -p seed=4 fox", ["-p", 'meta={"a": 1}', "-p", "seed=4"], "fox"),
-        ("-o out --no-display   spaced   prompt  ", ["-o", "out", "--no-display"],
-         "spaced   prompt"),
+        ("-o out --no-display   spaced   prompt  ", ["-o", "out", "--no-display"], "spaced   prompt"),
         ("--bogus fox", ["--bogus"], "fox"),
         ("- dash", [], "- dash"),
         ("", [], ""),
@@ -68,7 +77,7 @@ def test_line_prompt_in_quotes_is_unquoted() -> None:
         ('--save "my dir" -n 2', ["--save", "my dir", "-n", "2"]),
         ("-p 'meta={\"a\": 1}'", ["-p", 'meta={"a": 1}']),
         ('-p meta={"a":1}', ["-p", 'meta={"a":1}']),
-        ("-p label=\"007\"", ["-p", 'label="007"']),
+        ('-p label="007"', ["-p", 'label="007"']),
         ("", []),
     ],
 )
@@ -82,14 +91,46 @@ def test_shell_split_unbalanced_quote() -> None:
 
 
 def test_options_from_args() -> None:
-    args = PARSER.parse_args(["-m", "a/b", "-n", "2", "-p", "seed=3", "-p", "style=vivid",
-                              "--stream", "--fresh", "--save", "out", "--timeout", "9",
-                              "-f", "webp", "--response-format", "url", "-q", "low", "-s", "square"])
+    args = PARSER.parse_args(
+        [
+            "-m",
+            "a/b",
+            "-n",
+            "2",
+            "-p",
+            "seed=3",
+            "-p",
+            "style=vivid",
+            "--stream",
+            "--fresh",
+            "--save",
+            "out",
+            "--timeout",
+            "9",
+            "-f",
+            "webp",
+            "--response-format",
+            "url",
+            "-q",
+            "low",
+            "-s",
+            "square",
+        ]
+    )
     options = _options_from_args(args)
-    assert options == {"model": "a/b", "n": "2", "size": "square", "quality": "low",
-                       "output_format": "webp", "response_format": "url", "timeout": "9",
-                       "stream": True, "params": {"seed": 3, "style": "vivid"}, "save": "out",
-                       "fresh": True}
+    assert options == {
+        "model": "a/b",
+        "n": "2",
+        "size": "square",
+        "quality": "low",
+        "output_format": "webp",
+        "response_format": "url",
+        "timeout": "9",
+        "stream": True,
+        "params": {"seed": 3, "style": "vivid"},
+        "save": "out",
+        "fresh": True,
+    }
     bare = _options_from_args(PARSER.parse_args([]))
     assert bare == {}
 
@@ -112,9 +153,14 @@ def test_parse_assignment(item: str, expected: tuple[str, Any]) -> None:
     assert _parse_assignment(item) == expected
 
 
-@pytest.mark.parametrize(("item", "match"), [("model", "Expected KEY=VALUE"),
-                                             ("=x", "Expected KEY=VALUE"),
-                                             ("colour=red", "Unknown setting 'colour'")])
+@pytest.mark.parametrize(
+    ("item", "match"),
+    [
+        ("model", "Expected KEY=VALUE"),
+        ("=x", "Expected KEY=VALUE"),
+        ("colour=red", "Unknown setting 'colour'"),
+    ],
+)
 def test_parse_assignment_errors(item: str, match: str) -> None:
     with pytest.raises(InvalidOptionError, match=match):
         _parse_assignment(item)
@@ -126,8 +172,11 @@ def test_help_lists_every_spec_option(shell: Any, capsys: pytest.CaptureFixture[
     for short, long in SPEC_OPTIONS:
         assert long in text, long
         if short:
-            assert re.search(rf"{re.escape(short)} \S+, {re.escape(long)}|{re.escape(short)}, "
-                             rf"{re.escape(long)}", text), short
+            assert re.search(
+                rf"{re.escape(short)} \S+, {re.escape(long)}|{re.escape(short)}, "
+                rf"{re.escape(long)}",
+                text,
+            ), short
     assert "KEY=VALUE" in text and "SECONDS" in text
     assert "the cell body for %%meshimg" in text
     assert "---" in text  # the separator is documented
@@ -141,8 +190,7 @@ def test_each_option_has_help(shell: Any) -> None:
 
 def test_helper_magics_have_docs(shell: Any) -> None:
     magics = shell.magics_manager.magics
-    for name in ("meshimg", "meshimg_config", "meshimg_models", "meshimg_panel",
-                 "meshimg_history"):
+    for name in ("meshimg", "meshimg_config", "meshimg_models", "meshimg_panel", "meshimg_history"):
         assert name in magics["line"], name
         assert magics["line"][name].__doc__
     assert "meshimg" in magics["cell"]
@@ -154,12 +202,16 @@ def test_helper_magics_have_docs(shell: Any) -> None:
     ("cell", "message"),
     [
         ("%%meshimg -n 0\nfox", "n must be from 1 to 10 (got '0')."),
-        ("%%meshimg\n\n", "The prompt is empty: write it in the cell body (or after the options on "
-                          "the line)."),
+        (
+            "%%meshimg\n\n",
+            "The prompt is empty: write it in the cell body (or after the options on the line).",
+        ),
         ("%%meshimg -p seed\nfox", "-p expects KEY=VALUE (got 'seed'), e.g. -p seed=42."),
         ("%%meshimg -o my-var\nfox", "-o needs a Python variable name (got 'my-var')."),
-        ("%%meshimg extra\nfox", "Unexpected 'extra' after the options: with %%meshimg the prompt "
-                                 "goes in the cell body."),
+        (
+            "%%meshimg extra\nfox",
+            "Unexpected 'extra' after the options: with %%meshimg the prompt goes in the cell body.",
+        ),
     ],
 )
 def test_usage_error_wording(shell: Any, cell: str, message: str) -> None:

@@ -21,14 +21,17 @@ from tests.support.shell import run
 SMALL = "-s 128x128"
 
 
-def test_defaults_send_the_documented_body(shell: Any, server: MeshServer,
-                                           published: Publications) -> None:
+def test_defaults_send_the_documented_body(shell: Any, server: MeshServer, published: Publications) -> None:
     result = run(shell, "%%meshimg\nA futuristic city skyline at sunset")
     assert isinstance(result, ImageResult)
     (request,) = generations(server)
     assert request.json == {
-        "prompt": "A futuristic city skyline at sunset", "model": "openai/gpt-image-1", "n": 1,
-        "size": "auto", "quality": "auto", "response_format": "b64_json",
+        "prompt": "A futuristic city skyline at sunset",
+        "model": "openai/gpt-image-1",
+        "n": 1,
+        "size": "auto",
+        "quality": "auto",
+        "response_format": "b64_json",
     }
     assert request.headers["authorization"] == f"Bearer {server.api_key}"
     assert request.headers["content-type"] == "application/json"
@@ -43,9 +46,9 @@ def test_defaults_send_the_documented_body(shell: Any, server: MeshServer,
 
 
 def test_line_magic(shell: Any, server: MeshServer, published: Publications) -> None:
-    result = run(shell, f"%meshimg -m google/imagen-4 {SMALL} A fox's den, \"cosy\" at dusk")
+    result = run(shell, f'%meshimg -m google/imagen-4 {SMALL} A fox\'s den, "cosy" at dusk')
     (request,) = generations(server)
-    assert request.json["prompt"] == "A fox's den, \"cosy\" at dusk"
+    assert request.json["prompt"] == 'A fox\'s den, "cosy" at dusk'
     assert request.json["model"] == "google/imagen-4"
     assert request.json["size"] == "128x128"
     assert len(result) == 1
@@ -61,21 +64,30 @@ def test_n(shell: Any, server: MeshServer, published: Publications) -> None:
 
 
 def test_long_option_names(shell: Any, server: MeshServer, published: Publications) -> None:
-    run(shell, "%%meshimg --model google/imagen-4 --n 2 --size 96x64 --quality low "
-               "--output-format jpeg\nfox")
+    run(shell, "%%meshimg --model google/imagen-4 --n 2 --size 96x64 --quality low --output-format jpeg\nfox")
     (request,) = generations(server)
-    assert request.json == {"prompt": "fox", "model": "google/imagen-4", "n": 2, "size": "96x64",
-                            "quality": "low", "response_format": "b64_json",
-                            "output_format": "jpeg"}
+    assert request.json == {
+        "prompt": "fox",
+        "model": "google/imagen-4",
+        "n": 2,
+        "size": "96x64",
+        "quality": "low",
+        "response_format": "b64_json",
+        "output_format": "jpeg",
+    }
 
 
 @pytest.mark.parametrize(
     ("flag", "expected"),
-    [("square", "1024x1024"), ("landscape", "1536x1024"), ("portrait", "1024x1536"),
-     ("auto", "auto"), ("200x100", "200x100")],
+    [
+        ("square", "1024x1024"),
+        ("landscape", "1536x1024"),
+        ("portrait", "1024x1536"),
+        ("auto", "auto"),
+        ("200x100", "200x100"),
+    ],
 )
-def test_size(shell: Any, server: MeshServer, published: Publications, flag: str,
-              expected: str) -> None:
+def test_size(shell: Any, server: MeshServer, published: Publications, flag: str, expected: str) -> None:
     result = run(shell, f"%%meshimg -s {flag} --no-display\nfox")
     assert generations(server)[0].json["size"] == expected
     width, height = (1024, 1024) if expected == "auto" else map(int, expected.split("x"))
@@ -88,10 +100,10 @@ def test_quality(shell: Any, server: MeshServer, published: Publications, qualit
     assert generations(server)[0].json["quality"] == quality
 
 
-@pytest.mark.parametrize(("fmt", "mime"), [("png", "image/png"), ("jpeg", "image/jpeg"),
-                                           ("webp", "image/webp")])
-def test_output_format(shell: Any, server: MeshServer, published: Publications, fmt: str,
-                       mime: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("png", "image/png"), ("jpeg", "image/jpeg"), ("webp", "image/webp")]
+)
+def test_output_format(shell: Any, server: MeshServer, published: Publications, fmt: str, mime: str) -> None:
     result = run(shell, f"%%meshimg -f {fmt} {SMALL} --no-display\nfox")
     assert generations(server)[0].json["output_format"] == fmt
     assert result[0].mime_type == mime
@@ -125,8 +137,9 @@ def test_response_format_b64_json(shell: Any, server: MeshServer, published: Pub
 
 
 def test_data_uri_model(shell: Any, server: MeshServer, published: Publications) -> None:
-    result = run(shell, f"%%meshimg -m meshapi/data-uri-preview --response-format url -n 2 {SMALL}"
-                        "\nblueprint of a fox")
+    result = run(
+        shell, f"%%meshimg -m meshapi/data-uri-preview --response-format url -n 2 {SMALL}\nblueprint of a fox"
+    )
     (request,) = generations(server)
     assert request.json["model"] == "meshapi/data-uri-preview"
     assert file_requests(server) == []
@@ -135,9 +148,12 @@ def test_data_uri_model(shell: Any, server: MeshServer, published: Publications)
 
 
 def test_params_json_and_string(shell: Any, server: MeshServer, published: Publications) -> None:
-    run(shell, "%%meshimg -p seed=42 -p background=transparent -p guidance_scale=7.5 "
-               "-p watermark=false -p 'meta={\"tags\": [\"a\", 1]}' -p label=\"007\" "
-               f"-p 'title=a fox, at dusk' {SMALL} --no-display\nfox")
+    run(
+        shell,
+        "%%meshimg -p seed=42 -p background=transparent -p guidance_scale=7.5 "
+        '-p watermark=false -p \'meta={"tags": ["a", 1]}\' -p label="007" '
+        f"-p 'title=a fox, at dusk' {SMALL} --no-display\nfox",
+    )
     body = generations(server)[0].json
     assert body["seed"] == 42
     assert body["background"] == "transparent"
@@ -161,8 +177,9 @@ def test_out_binds_variable(shell: Any, server: MeshServer, published: Publicati
     assert len(shell.user_ns["fox_images"]) == 1
 
 
-def test_save_writes_files_and_sidecars(shell: Any, server: MeshServer, published: Publications,
-                                        tmp_path: Path) -> None:
+def test_save_writes_files_and_sidecars(
+    shell: Any, server: MeshServer, published: Publications, tmp_path: Path
+) -> None:
     target = tmp_path / "saved images"
     result = run(shell, f"%%meshimg -n 2 {SMALL} --save '{target}'\na red fox")
     images = sorted(target.glob("*.png"))
@@ -179,8 +196,9 @@ def test_save_writes_files_and_sidecars(shell: Any, server: MeshServer, publishe
         assert server.api_key not in sidecar.read_text()
 
 
-def test_no_display_publishes_nothing(shell: Any, server: MeshServer, published: Publications,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_display_publishes_nothing(
+    shell: Any, server: MeshServer, published: Publications, capsys: pytest.CaptureFixture[str]
+) -> None:
     result = run(shell, f"%%meshimg --no-display -o quiet {SMALL}\nfox")
     assert published == []
     assert "ImageResult" not in capsys.readouterr().out
@@ -190,8 +208,9 @@ def test_no_display_publishes_nothing(shell: Any, server: MeshServer, published:
     assert published.html.count("<img ") == 1
 
 
-def test_display_publishes_grid_with_metadata(shell: Any, server: MeshServer,
-                                              published: Publications) -> None:
+def test_display_publishes_grid_with_metadata(
+    shell: Any, server: MeshServer, published: Publications
+) -> None:
     run(shell, "%%meshimg -m openai/gpt-image-1,google/imagen-4 -s 600x300 -p seed=3\na red fox")
     data, metadata = published[-1].data, published[-1].metadata
     html = data["text/html"]
@@ -210,41 +229,59 @@ def test_display_publishes_grid_with_metadata(shell: Any, server: MeshServer,
 
 
 def test_several_models_make_rows(shell: Any, server: MeshServer, published: Publications) -> None:
-    result = run(shell, f"%%meshimg -m openai/gpt-image-1,google/imagen-4,black-forest-labs/"
-                        f"flux-schnell -n 2 {SMALL}\na lighthouse")
+    result = run(
+        shell,
+        f"%%meshimg -m openai/gpt-image-1,google/imagen-4,black-forest-labs/"
+        f"flux-schnell -n 2 {SMALL}\na lighthouse",
+    )
     bodies = [r.json for r in generations(server)]
     assert sorted(b["model"] for b in bodies) == sorted(
-        ["openai/gpt-image-1", "google/imagen-4", "black-forest-labs/flux-schnell"])
+        ["openai/gpt-image-1", "google/imagen-4", "black-forest-labs/flux-schnell"]
+    )
     assert all(b["n"] == 2 and b["prompt"] == "a lighthouse" for b in bodies)
-    assert result.rows == [("a lighthouse", "openai/gpt-image-1"),
-                           ("a lighthouse", "google/imagen-4"),
-                           ("a lighthouse", "black-forest-labs/flux-schnell")]
+    assert result.rows == [
+        ("a lighthouse", "openai/gpt-image-1"),
+        ("a lighthouse", "google/imagen-4"),
+        ("a lighthouse", "black-forest-labs/flux-schnell"),
+    ]
     assert [(im.row, im.model) for im in result] == [
-        (0, "openai/gpt-image-1"), (0, "openai/gpt-image-1"), (1, "google/imagen-4"),
-        (1, "google/imagen-4"), (2, "black-forest-labs/flux-schnell"),
-        (2, "black-forest-labs/flux-schnell")]
+        (0, "openai/gpt-image-1"),
+        (0, "openai/gpt-image-1"),
+        (1, "google/imagen-4"),
+        (1, "google/imagen-4"),
+        (2, "black-forest-labs/flux-schnell"),
+        (2, "black-forest-labs/flux-schnell"),
+    ]
 
 
 def test_separator_makes_prompt_rows(shell: Any, server: MeshServer, published: Publications) -> None:
-    result = run(shell, f"%%meshimg -m google/imagen-4,black-forest-labs/flux-schnell {SMALL}\n"
-                        "  a red fox  \n---\na blue whale\n")
+    result = run(
+        shell,
+        f"%%meshimg -m google/imagen-4,black-forest-labs/flux-schnell {SMALL}\n"
+        "  a red fox  \n---\na blue whale\n",
+    )
     assert sorted((r.json["prompt"], r.json["model"]) for r in generations(server)) == [
-        ("a blue whale", "black-forest-labs/flux-schnell"), ("a blue whale", "google/imagen-4"),
-        ("a red fox", "black-forest-labs/flux-schnell"), ("a red fox", "google/imagen-4")]
-    assert result.rows == [("a red fox", "google/imagen-4"),
-                           ("a red fox", "black-forest-labs/flux-schnell"),
-                           ("a blue whale", "google/imagen-4"),
-                           ("a blue whale", "black-forest-labs/flux-schnell")]
+        ("a blue whale", "black-forest-labs/flux-schnell"),
+        ("a blue whale", "google/imagen-4"),
+        ("a red fox", "black-forest-labs/flux-schnell"),
+        ("a red fox", "google/imagen-4"),
+    ]
+    assert result.rows == [
+        ("a red fox", "google/imagen-4"),
+        ("a red fox", "black-forest-labs/flux-schnell"),
+        ("a blue whale", "google/imagen-4"),
+        ("a blue whale", "black-forest-labs/flux-schnell"),
+    ]
     assert [im.prompt for im in result] == ["a red fox"] * 2 + ["a blue whale"] * 2
 
 
-def test_interpolation_from_user_namespace(shell: Any, server: MeshServer,
-                                           published: Publications) -> None:
+def test_interpolation_from_user_namespace(shell: Any, server: MeshServer, published: Publications) -> None:
     shell.user_ns.update({"animal": "otter", "colors": ["teal", "gold"], "ratio": 0.5})
-    run(shell, f"%%meshimg {SMALL}\nAn {{animal}} in {{colors[1]}}, {{ratio:.0%}}, {{unknown}}, "
-               "{{literal}}")
-    assert generations(server)[0].json["prompt"] == (
-        "An otter in gold, 50%, {unknown}, {literal}")
+    run(
+        shell,
+        f"%%meshimg {SMALL}\nAn {{animal}} in {{colors[1]}}, {{ratio:.0%}}, {{unknown}}, {{{{literal}}}}",
+    )
+    assert generations(server)[0].json["prompt"] == ("An otter in gold, 50%, {unknown}, {literal}")
 
 
 def test_interpolation_in_line_magic(shell: Any, server: MeshServer, published: Publications) -> None:
@@ -289,5 +326,4 @@ def test_result_value_and_underscore(shell: Any, server: MeshServer, published: 
     result = run(shell, f"%%meshimg {SMALL}\nfox")
     assert shell.user_ns["_"] is result
     assert result.ok
-    assert result.request_ids == [generations(server)[0].headers.get("x-request-id")
-                                  or result[0].request_id]
+    assert result.request_ids == [generations(server)[0].headers.get("x-request-id") or result[0].request_id]

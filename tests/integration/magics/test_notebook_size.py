@@ -38,8 +38,9 @@ def growth(outputs: list[dict[str, Any]]) -> int:
     """Bytes a saved notebook grows by when one cell gets these outputs."""
     cell = nbformat.v4.new_code_cell("%%meshimg -s 1024x1024\nA prompt")
     empty = nbformat.writes(nbformat.v4.new_notebook(cells=[cell]))
-    cell.outputs = [nbformat.v4.new_output("display_data", data=o["data"], metadata=o["metadata"])
-                    for o in outputs]
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data=o["data"], metadata=o["metadata"]) for o in outputs
+    ]
     nbformat.validate(nbformat.v4.new_notebook(cells=[cell]))
     return len(nbformat.writes(nbformat.v4.new_notebook(cells=[cell])).encode()) - len(empty.encode())
 
@@ -67,8 +68,16 @@ def offline_growth(shell: Any, max_px: int | None) -> tuple[int, bytes, list[tup
 def result_growth(shell: Any, data: bytes, max_px: int) -> tuple[int, list[tuple[str, bytes]]]:
     shown = capture(shell)
     shell.user_ns["r"] = ImageResult(
-        [GeneratedImage(data=data, mime_type="image/png", width=1024, height=1024,
-                        prompt="A harbour at dusk, photo", model="openai/gpt-image-1")],
+        [
+            GeneratedImage(
+                data=data,
+                mime_type="image/png",
+                width=1024,
+                height=1024,
+                prompt="A harbour at dusk, photo",
+                model="openai/gpt-image-1",
+            )
+        ],
         display_max_px=max_px,
     )
     shell.run_cell("r")
@@ -80,7 +89,7 @@ def test_default_thumbnails_are_far_smaller_than_full_resolution(shell: Any, sto
     shell.run_line_magic("meshimg_config", "base_url=offline")
     default, original, thumbs = offline_growth(shell, None)
     full, _, fulls = offline_growth(shell, 0)
-    (mime, thumb), = thumbs
+    ((mime, thumb),) = thumbs
     assert mime == "image/jpeg"
     with Image.open(io.BytesIO(thumb)) as img:
         assert max(img.size) == 512

@@ -19,8 +19,10 @@ def test_partials_update_one_display_in_order_then_the_grid(
 ) -> None:
     # 3 partials spread over the latency: one every 0.4 s, the display polls every 0.1 s.
     server.latency = 1.6
-    shell.run_cell(f"%%meshimg --stream -m {OPENAI_MODEL} -s {TINY} -p partial_images=3 -o res\n"
-                   "A snail racing a tortoise, watercolour")
+    shell.run_cell(
+        f"%%meshimg --stream -m {OPENAI_MODEL} -s {TINY} -p partial_images=3 -o res\n"
+        "A snail racing a tortoise, watercolour"
+    )
     result = shell.user_ns["res"]
     assert len(result) == 1 and not result.errors and not result[0].partial
     assert result[0].source == "stream"
@@ -46,8 +48,7 @@ def test_partials_update_one_display_in_order_then_the_grid(
     assert published.index(last) == len(published) - 1 and len(published.grids) == 1
 
 
-def test_mesh_keepalive_chunks_then_final_data(server: Any, published: Publications,
-                                                shell: Any) -> None:
+def test_mesh_keepalive_chunks_then_final_data(server: Any, published: Publications, shell: Any) -> None:
     server.latency = 0.5  # a 'processing' chunk every 0.1 s before the final one
     shell.run_cell(f"%%meshimg --stream -m {FAST_MODEL} -s {TINY} -o res\nA lighthouse")
     result = shell.user_ns["res"]
@@ -57,22 +58,22 @@ def test_mesh_keepalive_chunks_then_final_data(server: Any, published: Publicati
 
 def test_broken_stream_tile_in_the_grid(server: Any, shell: Any, published: Publications) -> None:
     server.add_fault(Fault(kind="stream_break", model=OPENAI_MODEL))
-    shell.run_cell(f"%%meshimg --stream -m {OPENAI_MODEL},{FAST_MODEL} -s {TINY} "
-                   "-p partial_images=2 -o res\nA bridge at dawn")
+    shell.run_cell(
+        f"%%meshimg --stream -m {OPENAI_MODEL},{FAST_MODEL} -s {TINY} "
+        "-p partial_images=2 -o res\nA bridge at dawn"
+    )
     result = shell.user_ns["res"]
-    assert sorted((im.model, im.partial) for im in result) == [(FAST_MODEL, False),
-                                                              (OPENAI_MODEL, True)]
+    assert sorted((im.model, im.partial) for im in result) == [(FAST_MODEL, False), (OPENAI_MODEL, True)]
     grid = published.grids[-1]
     assert "partial (stream failed)" in grid.html and "⚠" in grid.html
     assert len(inline_images(grid.html)) == 2
 
 
-def test_mesh_style_error_mid_stream_is_reported(server: Any, shell: Any,
-                                                 published: Publications) -> None:
-    server.add_fault(Fault(kind="stream_error", model=FAST_MODEL,
-                           message="Upstream renderer crashed mid-way."))
-    shell.run_cell(f"%%meshimg --stream -m {FAST_MODEL},{OTHER_MODEL} -s {TINY} -o res\n"
-                   "A paper crane")
+def test_mesh_style_error_mid_stream_is_reported(server: Any, shell: Any, published: Publications) -> None:
+    server.add_fault(
+        Fault(kind="stream_error", model=FAST_MODEL, message="Upstream renderer crashed mid-way.")
+    )
+    shell.run_cell(f"%%meshimg --stream -m {FAST_MODEL},{OTHER_MODEL} -s {TINY} -o res\nA paper crane")
     result = shell.user_ns["res"]
     assert [im.model for im in result] == [OTHER_MODEL]
     (failure,) = result.errors

@@ -55,14 +55,22 @@ def generate(p: ImagePanel, prompt: str, timeout: float = 15.0, **values: Any) -
 
 
 def test_generate_sends_the_form_and_fills_the_gallery(
-        make_panel: Callable[..., ImagePanel], server: MeshServer) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer
+) -> None:
     p = make_panel()
     seen: list[ImageResult] = []
     p.on_result(seen.append)
 
-    result = generate(p, "a red fox in the snow", model="google/imagen-4", n=2,
-                      size="512x512", quality="low", output_format="png",
-                      params="seed=7\nbackground=transparent")
+    result = generate(
+        p,
+        "a red fox in the snow",
+        model="google/imagen-4",
+        n=2,
+        size="512x512",
+        quality="low",
+        output_format="png",
+        params="seed=7\nbackground=transparent",
+    )
 
     [body] = generation_bodies(server)
     assert body["prompt"] == "a red fox in the snow"
@@ -86,15 +94,16 @@ def test_generate_sends_the_form_and_fills_the_gallery(
     assert not p.generate_button.disabled and p.cancel_button.disabled
 
 
-def test_gallery_shows_the_newest_first(make_panel: Callable[..., ImagePanel],
-                                        server: MeshServer) -> None:
+def test_gallery_shows_the_newest_first(make_panel: Callable[..., ImagePanel], server: MeshServer) -> None:
     p = make_panel(n=1, size="256x256")
     first = generate(p, "a cat", model="openai/gpt-image-1")
     second = generate(p, "a dog", model="black-forest-labs/flux-schnell")
 
     assert p.results == [first, second]
     assert [b["model"] for b in generation_bodies(server)] == [
-        "openai/gpt-image-1", "black-forest-labs/flux-schnell"]
+        "openai/gpt-image-1",
+        "black-forest-labs/flux-schnell",
+    ]
     assert "flux-schnell" in caption(tiles(p)[0])
     assert "gpt-image-1" in caption(tiles(p)[1])
     # gpt-image-1 revises prompts on this server: the caption shows the revision.
@@ -102,16 +111,15 @@ def test_gallery_shows_the_newest_first(make_panel: Callable[..., ImagePanel],
 
 
 def test_comma_separated_models_compare_side_by_side(
-        make_panel: Callable[..., ImagePanel], server: MeshServer) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer
+) -> None:
     p = make_panel(size="256x256")
     result = generate(p, "a kite", model="openai/gpt-image-1, google/imagen-4")
-    assert sorted(b["model"] for b in generation_bodies(server)) == [
-        "google/imagen-4", "openai/gpt-image-1"]
+    assert sorted(b["model"] for b in generation_bodies(server)) == ["google/imagen-4", "openai/gpt-image-1"]
     assert len(result) == 2 and len(tiles(p)) == 2
 
 
-def test_core_notes_reach_the_status_line(
-        make_panel: Callable[..., ImagePanel], server: MeshServer) -> None:
+def test_core_notes_reach_the_status_line(make_panel: Callable[..., ImagePanel], server: MeshServer) -> None:
     p = make_panel(size="256x256")
     result = generate(p, "two from a one-image model", model="openai/dall-e-3", n=2)
     assert len(result) == 2 and len(tiles(p)) == 2
@@ -131,8 +139,8 @@ def test_core_notes_reach_the_status_line(
     ],
 )
 def test_invalid_input_is_shown_and_nothing_is_sent(
-        make_panel: Callable[..., ImagePanel], server: MeshServer,
-        field: str, value: str, message: str) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer, field: str, value: str, message: str
+) -> None:
     p = make_panel()
     p.prompt.value = "a valid prompt"
     getattr(p, field).value = value
@@ -150,7 +158,8 @@ def test_invalid_input_is_shown_and_nothing_is_sent(
     [(401, "MESHAPI_API_KEY"), (402, "top up or raise the cap")],
 )
 def test_api_error_shows_message_and_hint(
-        make_panel: Callable[..., ImagePanel], server: MeshServer, status: int, hint: str) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer, status: int, hint: str
+) -> None:
     server.add_fault(Fault(kind="status", status=status))
     p = make_panel()
     result = generate(p, "a blue whale")
@@ -168,7 +177,8 @@ def test_api_error_shows_message_and_hint(
 
 
 def test_cancel_during_a_slow_generation_returns_at_once(
-        make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter
+) -> None:
     server.latency = 3.0
     p = make_panel()
     p.prompt.value = "a slow sunrise"
@@ -195,7 +205,8 @@ TICK_GRACE = 0.7
 
 
 def test_cancel_keeps_the_images_that_arrived(
-        make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter
+) -> None:
     server.add_fault(Fault(kind="latency", delay=5.0, model="google/imagen-4"))
     p = make_panel(size="256x256")
     seen: list[ImageResult] = []
@@ -215,7 +226,8 @@ def test_cancel_keeps_the_images_that_arrived(
 
 
 def test_double_click_sends_one_request(
-        make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter
+) -> None:
     server.latency = 0.5
     p = make_panel()
     p.prompt.value = "only once"
@@ -232,7 +244,8 @@ def test_double_click_sends_one_request(
 
 
 def test_model_list_comes_from_the_server(
-        make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter
+) -> None:
     p = make_panel()
     wait_for(lambda: len(p.model.options) > 1, 5, "the model list")
 
@@ -251,8 +264,8 @@ def test_model_list_comes_from_the_server(
 
 @pytest.mark.parametrize("failure", ["status", "unreachable"])
 def test_model_list_failure_falls_back_to_the_configured_model(
-        make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter,
-        failure: str) -> None:
+    make_panel: Callable[..., ImagePanel], server: MeshServer, wait_for: Waiter, failure: str
+) -> None:
     _config.configure(model="acme/own-model")
     if failure == "status":
         server.add_fault(Fault(kind="status", status=500, path="/v1/models"))
@@ -270,7 +283,8 @@ def test_model_list_failure_falls_back_to_the_configured_model(
 
 
 def test_save_writes_the_full_image_and_a_sidecar(
-        make_panel: Callable[..., ImagePanel], tmp_path: Path) -> None:
+    make_panel: Callable[..., ImagePanel], tmp_path: Path
+) -> None:
     p = make_panel(size="256x256")
     result = generate(p, "a saved lighthouse")
     save_button = tiles(p)[0].children[2]
@@ -289,7 +303,8 @@ def test_save_writes_the_full_image_and_a_sidecar(
 
 
 def test_save_defaults_to_mesh_images_in_the_working_folder(
-        make_panel: Callable[..., ImagePanel], tmp_path: Path) -> None:
+    make_panel: Callable[..., ImagePanel], tmp_path: Path
+) -> None:
     p = make_panel(size="256x256")
     generate(p, "a default folder")
     assert p.save_dir.value == "./mesh_images"
@@ -297,8 +312,7 @@ def test_save_defaults_to_mesh_images_in_the_working_folder(
     assert len(list((tmp_path / "mesh_images").glob("*.png"))) == 1
 
 
-def test_apply_to_session_writes_the_panel_values(
-        make_panel: Callable[..., ImagePanel]) -> None:
+def test_apply_to_session_writes_the_panel_values(make_panel: Callable[..., ImagePanel]) -> None:
     p = make_panel()
     p.model.value = "google/imagen-4"
     p.n.value = 3
@@ -309,14 +323,17 @@ def test_apply_to_session_writes_the_panel_values(
 
     config = _config.session()
     assert (config.model, config.n, config.size, config.quality) == (
-        "google/imagen-4", 3, "1536x1024", "high")
+        "google/imagen-4",
+        3,
+        "1536x1024",
+        "high",
+    )
     assert config.params == {"seed": 5}
     assert _config.resolve().sources["model"] == "session"
     assert "Session defaults set" in shown(p.status)
 
 
-def test_apply_to_session_with_bad_values_changes_nothing(
-        make_panel: Callable[..., ImagePanel]) -> None:
+def test_apply_to_session_with_bad_values_changes_nothing(make_panel: Callable[..., ImagePanel]) -> None:
     p = make_panel()
     p.model.value = "google/imagen-4"
     p.size.value = "enormous"
@@ -326,8 +343,7 @@ def test_apply_to_session_with_bad_values_changes_nothing(
     assert "not changed" in shown(p.status)
 
 
-def test_defaults_come_from_the_session_and_can_be_overridden(
-        make_panel: Callable[..., ImagePanel]) -> None:
+def test_defaults_come_from_the_session_and_can_be_overridden(make_panel: Callable[..., ImagePanel]) -> None:
     _config.configure(model="google/imagen-4", n=3, quality="low", params={"seed": 9})
     p = make_panel()
     assert (p.model.value, p.n.value, p.quality.value) == ("google/imagen-4", 3, "low")
@@ -337,8 +353,7 @@ def test_defaults_come_from_the_session_and_can_be_overridden(
     assert q.output_format.value == "webp"
 
 
-def test_a_failing_on_result_callback_is_shown_not_raised(
-        make_panel: Callable[..., ImagePanel]) -> None:
+def test_a_failing_on_result_callback_is_shown_not_raised(make_panel: Callable[..., ImagePanel]) -> None:
     p = make_panel(size="256x256")
 
     @p.on_result
@@ -357,7 +372,10 @@ def test_parse_params_reads_json_and_key_value_lines() -> None:
     assert parse_params("") == {}
     assert parse_params('{"seed": 1, "style": "vivid"}') == {"seed": 1, "style": "vivid"}
     assert parse_params("seed=1\n# a comment\n\nstyle=vivid\nwatermark=false") == {
-        "seed": 1, "style": "vivid", "watermark": False}
+        "seed": 1,
+        "style": "vivid",
+        "watermark": False,
+    }
 
 
 def test_the_panel_displays_as_a_widget(make_panel: Callable[..., ImagePanel]) -> None:

@@ -46,8 +46,9 @@ def test_cache_off_is_the_default_and_always_calls(server: Any) -> None:
     assert len(generations(server)) == 2
 
 
-def test_magic_caption_says_cached_and_fresh_bypasses(server: Any, shell: Any, store: Path,
-                                                      published: Publications) -> None:
+def test_magic_caption_says_cached_and_fresh_bypasses(
+    server: Any, shell: Any, store: Path, published: Publications
+) -> None:
     shell.run_line_magic("meshimg_config", "cache=on")
     cell = "%%meshimg -s 256x256 -o r{i} {flags}\nA paper boat on a quiet pond"
     shell.run_cell(cell.format(i=1, flags=""))
@@ -102,8 +103,9 @@ def test_cache_on_is_per_base_url_but_replay_accepts_any(server: Any, store: Pat
     assert len(generations(server)) == 1
     no_network = NoNetwork()
     engine().set_transport(no_network)
-    replayed = mesh_magic.generate("a red kite", base_url="http://127.0.0.1:9", api_key=None,
-                                   cache="replay", **BASE)
+    replayed = mesh_magic.generate(
+        "a red kite", base_url="http://127.0.0.1:9", api_key=None, cache="replay", **BASE
+    )
     assert replayed[0].cached
     assert replayed[0].data in {offline[0].data, *(p.read_bytes() for p in stored_images(store))}
     assert no_network.attempts == []
@@ -120,12 +122,15 @@ def test_meshimg_cache_env_sets_the_mode(server: Any, monkeypatch: pytest.Monkey
     assert len(generations(server)) == 1
 
 
-def test_replay_with_an_empty_store_fails_clearly_without_network(
-    no_network: Any, store: Path
-) -> None:
+def test_replay_with_an_empty_store_fails_clearly_without_network(no_network: Any, store: Path) -> None:
     with pytest.raises(CacheMissError) as caught:
-        mesh_magic.generate("A castle made of clouds", model="google/imagen-4",
-                            base_url="http://127.0.0.1:9", cache="replay", size="256x256")
+        mesh_magic.generate(
+            "A castle made of clouds",
+            model="google/imagen-4",
+            base_url="http://127.0.0.1:9",
+            cache="replay",
+            size="256x256",
+        )
     message = str(caught.value)
     assert "google/imagen-4" in message and "A castle made of clouds" in message
     assert "replay" in message and str(store) in message
@@ -142,12 +147,11 @@ def test_replay_miss_in_the_magic_is_a_short_error(shell: Any, no_network: Any) 
     assert no_network.attempts == []
 
 
-def test_replay_of_a_partly_filled_store_shows_hits_and_names_misses(
-    server: Any, no_network: Any
-) -> None:
+def test_replay_of_a_partly_filled_store_shows_hits_and_names_misses(server: Any, no_network: Any) -> None:
     mesh_magic.generate("a green apple", base_url="offline", cache="on", **BASE)
-    result = mesh_magic.generate(["a green apple", "a blue apple"], base_url="http://127.0.0.1:9",
-                                 cache="replay", **BASE)
+    result = mesh_magic.generate(
+        ["a green apple", "a blue apple"], base_url="http://127.0.0.1:9", cache="replay", **BASE
+    )
     assert [im.prompt for im in result] == ["a green apple"] and result[0].cached
     assert len(result.errors) == 1 and isinstance(result.errors[0].error, CacheMissError)
     assert "a blue apple" in str(result.errors[0].error)
@@ -158,15 +162,26 @@ def test_a_shipped_store_replays_byte_identical_from_elsewhere(
     tmp_path: Path, no_network: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     teacher = tmp_path / "teacher_store"
-    made = mesh_magic.generate(["a fox in the snow", "a fox in the rain"], base_url="offline",
-                               cache="on", store_dir=str(teacher), n=2, size="256x256")
+    made = mesh_magic.generate(
+        ["a fox in the snow", "a fox in the rain"],
+        base_url="offline",
+        cache="on",
+        store_dir=str(teacher),
+        n=2,
+        size="256x256",
+    )
     shipped = tmp_path / "student" / "course_store"
     shutil.copytree(teacher, shipped)
     shutil.rmtree(teacher)  # only the shipped copy exists now
     monkeypatch.chdir(shipped.parent)
     monkeypatch.setenv("MESHAPI_BASE_URL", "http://127.0.0.1:9")
-    replayed = mesh_magic.generate(["a fox in the snow", "a fox in the rain"], cache="replay",
-                                   store_dir="course_store", n=2, size="256x256")
+    replayed = mesh_magic.generate(
+        ["a fox in the snow", "a fox in the rain"],
+        cache="replay",
+        store_dir="course_store",
+        n=2,
+        size="256x256",
+    )
     assert [sha256(im.data) for im in replayed] == [sha256(im.data) for im in made]
     files = {sha256(p.read_bytes()) for p in stored_images(shipped)}
     assert {sha256(im.data) for im in replayed} == files
@@ -176,19 +191,23 @@ def test_a_shipped_store_replays_byte_identical_from_elsewhere(
 
 # --- only a complete answer may answer an identical request later ----------------------------------
 
+
 def test_cache_does_not_serve_a_generation_that_partly_failed(server: Any) -> None:
     """n=2 where image 2 fails: a re-run with cache='on' must ask again, not show 1 of 2."""
     server.add_fault(Fault("not_image", path="/v1/files", times=1))
-    first = mesh_magic.generate("a lighthouse", model=URL_MODEL, n=2, size="64x64",
-                                response_format="url", cache="on")
+    first = mesh_magic.generate(
+        "a lighthouse", model=URL_MODEL, n=2, size="64x64", response_format="url", cache="on"
+    )
     assert len(first) == 1 and len(first.errors) == 1
-    again = mesh_magic.generate("a lighthouse", model=URL_MODEL, n=2, size="64x64",
-                                response_format="url", cache="on")
+    again = mesh_magic.generate(
+        "a lighthouse", model=URL_MODEL, n=2, size="64x64", response_format="url", cache="on"
+    )
     assert len(generations(server)) == 2, "an incomplete answer was served from the cache"
     assert len(again) == 2 and not again.errors and not any(im.cached for im in again)
     # The complete answer is what the cache keeps now.
-    third = mesh_magic.generate("a lighthouse", model=URL_MODEL, n=2, size="64x64",
-                                response_format="url", cache="on")
+    third = mesh_magic.generate(
+        "a lighthouse", model=URL_MODEL, n=2, size="64x64", response_format="url", cache="on"
+    )
     assert len(generations(server)) == 2 and all(im.cached for im in third)
     # Every paid image, the failed call's one included, is still in the store.
     assert len(mesh_magic.history(None)) == 3

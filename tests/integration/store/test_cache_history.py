@@ -22,8 +22,9 @@ from tests.support.shell import run
 CELL = "%%meshimg -m google/imagen-4 -n 2 -s 128x128 -p seed=11\na lighthouse in fog"
 
 
-def test_every_image_is_stored_with_a_sidecar(shell: Any, server: MeshServer, published: Publications,
-                                              clean_environment: Path) -> None:
+def test_every_image_is_stored_with_a_sidecar(
+    shell: Any, server: MeshServer, published: Publications, clean_environment: Path
+) -> None:
     result = run(shell, CELL)
     for image in result:
         assert image.path is not None
@@ -45,8 +46,9 @@ def test_cache_off_by_default(shell: Any, server: MeshServer, published: Publica
     assert len(generations(server)) == 2
 
 
-def test_cache_on_serves_identical_request_from_store(shell: Any, server: MeshServer,
-                                                      published: Publications) -> None:
+def test_cache_on_serves_identical_request_from_store(
+    shell: Any, server: MeshServer, published: Publications
+) -> None:
     run(shell, "%meshimg_config cache=on")
     first = run(shell, CELL)
     assert len(generations(server)) == 1
@@ -59,8 +61,9 @@ def test_cache_on_serves_identical_request_from_store(shell: Any, server: MeshSe
     assert "cached" in published.html
 
 
-def test_cache_on_misses_when_anything_changes(shell: Any, server: MeshServer,
-                                               published: Publications) -> None:
+def test_cache_on_misses_when_anything_changes(
+    shell: Any, server: MeshServer, published: Publications
+) -> None:
     configure(cache="on")
     run(shell, CELL)
     run(shell, CELL.replace("seed=11", "seed=12"))
@@ -70,8 +73,9 @@ def test_cache_on_misses_when_anything_changes(shell: Any, server: MeshServer,
     assert len(generations(server)) == 4
 
 
-def test_cache_from_environment(shell: Any, server: MeshServer, published: Publications,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_from_environment(
+    shell: Any, server: MeshServer, published: Publications, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MESHIMG_CACHE", "on")
     run(shell, CELL)
     run(shell, CELL)
@@ -89,9 +93,9 @@ def test_fresh_bypasses_the_cache(shell: Any, server: MeshServer, published: Pub
     assert all(im.cached for im in again)
 
 
-def test_replay_with_empty_store_is_a_clear_error(shell: Any, server: MeshServer,
-                                                  published: Publications,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_with_empty_store_is_a_clear_error(
+    shell: Any, server: MeshServer, published: Publications, capsys: pytest.CaptureFixture[str]
+) -> None:
     configure(cache="replay")
     with pytest.raises(CacheMissError) as info:
         run(shell, CELL)
@@ -103,8 +107,9 @@ def test_replay_with_empty_store_is_a_clear_error(shell: Any, server: MeshServer
     assert "Traceback" not in shown.out + shown.err
 
 
-def test_replay_serves_stored_images_without_key_or_server(shell: Any, server: MeshServer,
-                                                           published: Publications) -> None:
+def test_replay_serves_stored_images_without_key_or_server(
+    shell: Any, server: MeshServer, published: Publications
+) -> None:
     configure(cache="on")
     first = run(shell, CELL)
     server.reset()
@@ -138,8 +143,9 @@ def test_history_magic(shell: Any, server: MeshServer, published: Publications) 
     assert html.count("<img ") >= 3
 
 
-def test_history_across_a_fresh_store_object(shell: Any, server: MeshServer, published: Publications,
-                                             clean_environment: Path) -> None:
+def test_history_across_a_fresh_store_object(
+    shell: Any, server: MeshServer, published: Publications, clean_environment: Path
+) -> None:
     result = run(shell, "%%meshimg -n 2 -s 128x128 --no-display\na red fox")
     fresh = Store(clean_environment)
     stored = fresh.history()

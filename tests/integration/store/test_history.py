@@ -25,16 +25,21 @@ def filled(store: Path) -> Path:
 def test_newest_first_with_n_and_filters(filled: Path) -> None:
     everything = mesh_magic.history()
     assert [im.prompt for im in everything] == [
-        "a CAT in a spacesuit", "a dog chasing a frisbee", "a dog chasing a frisbee",
+        "a CAT in a spacesuit",
+        "a dog chasing a frisbee",
+        "a dog chasing a frisbee",
         "a cat asleep on a windowsill",
     ]
     assert all(im.path is not None and im.path.is_relative_to(filled) for im in everything)
     assert len(mesh_magic.history(2)) == 2
     assert [im.prompt for im in mesh_magic.history(text="cat")] == [
-        "a CAT in a spacesuit", "a cat asleep on a windowsill"]
+        "a CAT in a spacesuit",
+        "a cat asleep on a windowsill",
+    ]
     assert {im.model for im in mesh_magic.history(model="imagen")} == {"google/imagen-4"}
     assert [im.prompt for im in mesh_magic.history(10, text="cat", model="google/imagen-4")] == [
-        "a CAT in a spacesuit"]
+        "a CAT in a spacesuit"
+    ]
     with pytest.raises(mesh_magic.MeshImageError):
         mesh_magic.history(0)
 
@@ -42,9 +47,11 @@ def test_newest_first_with_n_and_filters(filled: Path) -> None:
 def test_history_grid_has_one_row_per_generation_with_its_prompt(filled: Path) -> None:
     result = mesh_magic.history()
     assert isinstance(result, History)
-    assert result.rows == [("a CAT in a spacesuit", "google/imagen-4"),
-                           ("a dog chasing a frisbee", "google/imagen-4"),
-                           ("a cat asleep on a windowsill", "openai/gpt-image-1")]
+    assert result.rows == [
+        ("a CAT in a spacesuit", "google/imagen-4"),
+        ("a dog chasing a frisbee", "google/imagen-4"),
+        ("a cat asleep on a windowsill", "openai/gpt-image-1"),
+    ]
     data, _ = result._repr_mimebundle_()
     for prompt, _model in result.rows:
         assert prompt in data["text/html"] and prompt in data["text/plain"]
@@ -59,8 +66,15 @@ def test_history_grid_has_one_row_per_generation_with_its_prompt(filled: Path) -
 @pytest.mark.parametrize(
     ("line", "prompts"),
     [
-        ("", ["a CAT in a spacesuit", "a dog chasing a frisbee", "a dog chasing a frisbee",
-              "a cat asleep on a windowsill"]),
+        (
+            "",
+            [
+                "a CAT in a spacesuit",
+                "a dog chasing a frisbee",
+                "a dog chasing a frisbee",
+                "a cat asleep on a windowsill",
+            ],
+        ),
         ("1", ["a CAT in a spacesuit"]),
         ("10 cat", ["a CAT in a spacesuit", "a cat asleep on a windowsill"]),
         ("10 --model google/imagen-4 cat", ["a CAT in a spacesuit"]),

@@ -40,8 +40,9 @@ def test_a_broken_display_still_leaves_image_and_sidecar(
     assert {im.path for im in mesh_magic.history()} == set(images)
 
 
-@pytest.mark.parametrize("options", [{}, {"stream": True}, {"response_format": "url"}],
-                         ids=["b64_json", "stream", "url"])
+@pytest.mark.parametrize(
+    "options", [{}, {"stream": True}, {"response_format": "url"}], ids=["b64_json", "stream", "url"]
+)
 def test_images_are_stored_before_the_collector_sees_them(
     server: Any, store: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any]
 ) -> None:
@@ -67,8 +68,7 @@ def test_the_key_never_reaches_the_store(sentinel_server: Any, store: Path, tmp_
     saved = tmp_path / "saved"
     mesh_magic.generate("a brass key on velvet", n=2, size="256x256", cache="on", save=saved)
     mesh_magic.generate("a brass key on velvet", response_format="url", size="512x512", cache="on")
-    mesh_magic.generate("a brass key on velvet", stream=True, size="256x256", cache="on",
-                        params={"seed": 3})
+    mesh_magic.generate("a brass key on velvet", stream=True, size="256x256", cache="on", params={"seed": 3})
     mesh_magic.generate("a brass key on velvet", n=2, size="256x256", cache="on")  # a cache hit
     files = all_files(store) + all_files(saved)
     assert len(stored_images(store)) == 4 and len(files) > 10

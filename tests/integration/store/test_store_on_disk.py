@@ -49,10 +49,18 @@ def test_save_writes_friendly_names_and_sidecars(shell: Any, tmp_path: Path, sto
         # The store got its own copy before anything was shown.
         assert im.path is not None and im.path.is_relative_to(store) and im.path.read_bytes() == im.data
     # Saving other bytes under the same name never overwrites: it gets a suffix.
-    other = GeneratedImage(make_png(32, 32, (1, 2, 3)), "image/png", 32, 32, prompt=result[0].prompt,
-                           model=result[0].model, request_id="req_1", created=1_700_000_000,
-                           params={"model": "openai/gpt-image-1", "n": 1, "seed": 7},
-                           revised_prompt="A vivid red square")
+    other = GeneratedImage(
+        make_png(32, 32, (1, 2, 3)),
+        "image/png",
+        32,
+        32,
+        prompt=result[0].prompt,
+        model=result[0].model,
+        request_id="req_1",
+        created=1_700_000_000,
+        params={"model": "openai/gpt-image-1", "n": 1, "seed": 7},
+        revised_prompt="A vivid red square",
+    )
     ImageResult([other]).save(out)
     assert (out / "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0-2.png").read_bytes() == other.data
     assert (out / "a-lighthouse-at-dawn-v2_openai-gpt-image-1_0-0.png").read_bytes() == result[0].data

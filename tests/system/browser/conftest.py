@@ -32,8 +32,12 @@ from tests.support.servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
     "--disable-dev-shm-usage",
 ]
 API_KEY = "rsk_browser_test_key_0123456789"
@@ -53,8 +57,11 @@ class MeshProcess:
         """Call one of the server's /_mesh control routes (latency, requests, reset)."""
         data = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(
-            self.base_url + path, data=data, method="POST" if data is not None else "GET",
-            headers={"Content-Type": "application/json"})
+            self.base_url + path,
+            data=data,
+            method="POST" if data is not None else "GET",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
@@ -74,8 +81,7 @@ class JupyterLab:
         deadline = time.monotonic() + timeout
         state = "no session"
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(
-                    f"{self.url}/api/sessions?token={self.token}", timeout=5) as response:
+            with urllib.request.urlopen(f"{self.url}/api/sessions?token={self.token}", timeout=5) as response:
                 sessions = json.loads(response.read())
             states = [s["kernel"]["execution_state"] for s in sessions if s.get("kernel")]
             state = ", ".join(states) or "no session"
@@ -104,7 +110,9 @@ def chromium_path() -> Path:
         pytest.fail(
             f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. Install it with "
             "scripts/setup (or: apt-get install -y chromium chromium-driver). "
-            "Do not use `playwright install`.", pytrace=False)
+            "Do not use `playwright install`.",
+            pytrace=False,
+        )
     return CHROMIUM
 
 
@@ -115,7 +123,10 @@ def mesh_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProce
     with open(log, "wb") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "mesh_magic.server", "--port", "0", "--api-key", API_KEY],
-            stdout=subprocess.PIPE, stderr=errors, start_new_session=True)
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            start_new_session=True,
+        )
     try:
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
@@ -131,8 +142,7 @@ def mesh_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProce
 
 
 @pytest.fixture(scope="module")
-def jupyter_lab(tmp_path_factory: pytest.TempPathFactory,
-                mesh_process: MeshProcess) -> Iterator[JupyterLab]:
+def jupyter_lab(tmp_path_factory: pytest.TempPathFactory, mesh_process: MeshProcess) -> Iterator[JupyterLab]:
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "root"
     root.mkdir()
@@ -140,8 +150,9 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory,
     settings = home / "lab-settings"
     _write_settings(settings)
     port, token = free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("JUPYTER", "MESH_", "MESHAPI_", "MESHIMG_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MESH_", "MESHAPI_", "MESHIMG_"))
+    }
     env.update(
         JUPYTER_CONFIG_DIR=str(home / "config"),
         JUPYTER_DATA_DIR=str(home / "data"),
@@ -156,12 +167,24 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory,
     log = home / "jupyterlab.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-             "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={root}"],
-            cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--allow-root",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+            ],
+            cwd=root,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_ready(f"{url}/api/status?token={token}", process, log)
@@ -174,11 +197,15 @@ def _write_settings(folder: Path) -> None:
     """User settings that keep pop-ups out of the way and every cell rendered."""
     overrides = {
         "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-            "fetchNews": "false", "checkForUpdates": False},
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
         # Without windowing, cells below the fold stay in the DOM for the test to find;
         # the preferred kernel starts without a "Select Kernel" dialog.
         "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
-            "windowingMode": "none", "autoStartDefaultKernel": True},
+            "windowingMode": "none",
+            "autoStartDefaultKernel": True,
+        },
     }
     for name, values in overrides.items():
         path = folder / name
@@ -208,7 +235,8 @@ def page(chromium_path: Path) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS)
+            executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 1400})
             yield context.new_page()

@@ -29,8 +29,7 @@ def _run_all_cells(page: Any) -> None:
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
-def test_panel_generates_stays_responsive_and_cancels(
-        page: Any, jupyter_lab: Any, mesh_process: Any) -> None:
+def test_panel_generates_stays_responsive_and_cancels(page: Any, jupyter_lab: Any, mesh_process: Any) -> None:
     mesh_process.control("/_mesh/latency", {"latency": 0.0})
     page.goto(jupyter_lab.lab_url("panel.ipynb"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=LONG)
@@ -52,10 +51,9 @@ def test_panel_generates_stays_responsive_and_cancels(
     panel.locator(".mesh-panel-generate").click()
     gallery_images.nth(3).wait_for(timeout=LONG)
     page.wait_for_function(
-        "() => document.querySelector('.mesh-panel-status').innerText.includes('Done')",
-        timeout=LONG)
-    sent = [r for r in mesh_process.control("/_mesh/requests")
-            if r["path"] == "/v1/images/generations"]
+        "() => document.querySelector('.mesh-panel-status').innerText.includes('Done')", timeout=LONG
+    )
+    sent = [r for r in mesh_process.control("/_mesh/requests") if r["path"] == "/v1/images/generations"]
     assert sent[-1]["json"]["prompt"] == "A paper boat on a pond, ink sketch"
 
     # Slow generation: the kernel still runs another cell while it is in flight.
@@ -63,8 +61,8 @@ def test_panel_generates_stays_responsive_and_cancels(
     started = time.monotonic()
     panel.locator(".mesh-panel-generate").click()
     page.wait_for_function(
-        "() => document.querySelector('.mesh-panel-status').innerText.includes('Generating')",
-        timeout=LONG)
+        "() => document.querySelector('.mesh-panel-status').innerText.includes('Generating')", timeout=LONG
+    )
     assert panel.locator(".mesh-panel-generate").is_disabled()
     probe = page.locator(".jp-CodeCell", has_text="kernel answered")
     probe.locator(".jp-InputArea-editor").click()
@@ -76,8 +74,8 @@ def test_panel_generates_stays_responsive_and_cancels(
     # Cancel: the status says so at once and the button comes back.
     panel.locator(".mesh-panel-cancel").click()
     page.wait_for_function(
-        "() => document.querySelector('.mesh-panel-status').innerText.includes('Cancelled')",
-        timeout=5_000)
+        "() => document.querySelector('.mesh-panel-status').innerText.includes('Cancelled')", timeout=5_000
+    )
     assert time.monotonic() - started < SLOW, "Cancel only took effect when the work ended"
     assert panel.locator(".mesh-panel-generate").is_enabled()
     assert gallery_images.count() == 4

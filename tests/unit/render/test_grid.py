@@ -25,8 +25,11 @@ def decoded_thumbnails(html: str) -> list[tuple[str, tuple[int, int]]]:
 
 
 def test_html_has_one_thumbnail_per_image_within_max_px() -> None:
-    big = [image(0, 0, width=300, height=150), image(0, 1, width=100, height=400),
-           image(1, 0, width=30, height=30, mode="RGBA")]
+    big = [
+        image(0, 0, width=300, height=150),
+        image(0, 1, width=100, height=400),
+        image(1, 0, width=30, height=30, mode="RGBA"),
+    ]
     result = ImageResult(big, display_max_px=64)
     html = result_html(result)
     thumbs = decoded_thumbnails(html)
@@ -41,8 +44,7 @@ def test_html_has_one_thumbnail_per_image_within_max_px() -> None:
 def test_html_captions_and_error_tiles() -> None:
     result = ImageResult(
         [image(0, 0, revised="a red fox, detailed illustration"), image(1, 0, model="m/b")],
-        [ItemError("a red fox", "m/c", RateLimitError("slow down", status=429, retry_after=4),
-                   row=2)],
+        [ItemError("a red fox", "m/c", RateLimitError("slow down", status=429, retry_after=4), row=2)],
         rows=[("a red fox", "m/a"), ("a red fox", "m/b"), ("a red fox", "m/c")],
     )
     html = result_html(result)
@@ -68,8 +70,7 @@ def test_html_escapes_prompts_and_shows_notes() -> None:
 
 
 def test_unfinished_rows_and_empty_result() -> None:
-    result = ImageResult([image(0)], rows=[("a red fox", "m/a"), ("other", "m/b")],
-                         interrupted=True)
+    result = ImageResult([image(0)], rows=[("a red fox", "m/a"), ("other", "m/b")], interrupted=True)
     assert "not finished" in result_html(result)
     assert "No images" in result_html(ImageResult())
 
@@ -85,8 +86,9 @@ def test_metadata_has_facts_and_never_a_key() -> None:
     assert first["request_id"] == "req_1"
     assert first["params"]["seed"] == 3
     assert first["row"] == 0
-    assert meta["errors"] == [{"row": 2, "model": "m/c", "message": "provider died",
-                               "status": 500, "request_id": "req_3"}]
+    assert meta["errors"] == [
+        {"row": 2, "model": "m/c", "message": "provider died", "status": 500, "request_id": "req_3"}
+    ]
     dumped = json.dumps(metadata)
     assert "rsk_" not in dumped and MOCK_KEY not in dumped
     assert "api_key" not in dumped and "authorization" not in dumped.lower()
@@ -104,8 +106,7 @@ def test_render_result_matches_parts() -> None:
     data, metadata = render_result(result)
     expected: dict[str, Any] = {"text/html": result_html(result), "text/plain": result_text(result)}
     assert data == expected
-    assert metadata[MIME_METADATA_KEY]["rows"] == [
-        {"prompt": p, "model": m} for p, m in result.rows]
+    assert metadata[MIME_METADATA_KEY]["rows"] == [{"prompt": p, "model": m} for p, m in result.rows]
 
 
 def test_error_tile_is_visible_when_display_max_px_is_0() -> None:

@@ -25,11 +25,13 @@ def test_config_table_text_and_html() -> None:
 
 
 def test_model_table_text_and_html() -> None:
-    table = ModelTable([
-        {"id": "a/cheap", "name": "Cheap <model>", "image_output_usd_per_image": 0.0025},
-        {"id": "b/nested", "pricing": {"price_per_image": 0.5}},
-        {"id": "c/unknown"},
-    ])
+    table = ModelTable(
+        [
+            {"id": "a/cheap", "name": "Cheap <model>", "image_output_usd_per_image": 0.0025},
+            {"id": "b/nested", "pricing": {"price_per_image": 0.5}},
+            {"id": "c/unknown"},
+        ]
+    )
     text = repr(table)
     assert "a/cheap" in text and "$0.003" in text  # rounded to a tenth of a cent
     assert "$0.500" in text

@@ -83,12 +83,10 @@ def test_gpt_image_1_always_answers_b64(client: httpx.Client) -> None:
         assert _image(base64.b64decode(item["b64_json"])).size == (256, 256)
     assert body["size"] == SMALL and body["output_format"] == "png"
     assert body["usage"]["images"] == 2
-    assert body["usage"]["total_tokens"] == (body["usage"]["input_tokens"]
-                                             + body["usage"]["output_tokens"])
+    assert body["usage"]["total_tokens"] == (body["usage"]["input_tokens"] + body["usage"]["output_tokens"])
 
 
-def test_url_images_live_on_the_image_host_without_auth(server: MeshServer,
-                                                        client: httpx.Client) -> None:
+def test_url_images_live_on_the_image_host_without_auth(server: MeshServer, client: httpx.Client) -> None:
     r = _gen(client, model="google/imagen-4", output_format="jpeg")
     url = r.json()["data"][0]["url"]
     assert url.startswith(f"http://localhost:{server.port}/v1/files/") and url.endswith(".jpeg")
@@ -162,20 +160,22 @@ def test_bad_size_is_400(client: httpx.Client, size: str) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_size"
 
 
-@pytest.mark.parametrize(("body", "loc"), [
-    ({"n": 1}, ["body", "prompt"]),
-    ({"prompt": "   "}, ["body", "prompt"]),
-    ({"prompt": 5}, ["body", "prompt"]),
-    ({"prompt": "x", "n": 11}, ["body", "n"]),
-    ({"prompt": "x", "n": "two"}, ["body", "n"]),
-    ({"prompt": "x", "quality": "ultra"}, ["body", "quality"]),
-    ({"prompt": "x", "response_format": "file"}, ["body", "response_format"]),
-    ({"prompt": "x", "output_format": "gif"}, ["body", "output_format"]),
-    ({"prompt": "x", "stream": "yes"}, ["body", "stream"]),
-    ([1, 2], ["body"]),
-])
-def test_validation_errors_are_fastapi_422(client: httpx.Client, body: Any,
-                                           loc: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"n": 1}, ["body", "prompt"]),
+        ({"prompt": "   "}, ["body", "prompt"]),
+        ({"prompt": 5}, ["body", "prompt"]),
+        ({"prompt": "x", "n": 11}, ["body", "n"]),
+        ({"prompt": "x", "n": "two"}, ["body", "n"]),
+        ({"prompt": "x", "quality": "ultra"}, ["body", "quality"]),
+        ({"prompt": "x", "response_format": "file"}, ["body", "response_format"]),
+        ({"prompt": "x", "output_format": "gif"}, ["body", "output_format"]),
+        ({"prompt": "x", "stream": "yes"}, ["body", "stream"]),
+        ([1, 2], ["body"]),
+    ],
+)
+def test_validation_errors_are_fastapi_422(client: httpx.Client, body: Any, loc: list[str]) -> None:
     r = client.post(GEN, json=body)
     assert r.status_code == 422
     detail = r.json()["detail"]
@@ -222,8 +222,7 @@ def test_meshapi_stream(server: MeshServer, client: httpx.Client) -> None:
 def test_openai_stream_with_partials(client: httpx.Client) -> None:
     r = _gen(client, stream=True, partial_images=2)
     events = _sse_events(r.text)
-    assert [e for e, _ in events] == ["image_generation.partial_image"] * 2 + [
-        "image_generation.completed"]
+    assert [e for e, _ in events] == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
     partials = [json.loads(d) for _, d in events[:2]]
     assert [p["partial_image_index"] for p in partials] == [0, 1]
     final = json.loads(events[-1][1])
@@ -247,24 +246,30 @@ def test_status_fault_with_retry_after(server: MeshServer, client: httpx.Client)
     assert _gen(client).status_code == 200  # times=1: used up
 
 
-@pytest.mark.parametrize(("envelope", "status", "check"), [
-    ("fastapi", 500, lambda r: r.json() == {"detail": "The upstream provider returned an error."}),
-    (None, 422, lambda r: r.json()["detail"][0]["loc"] == ["body"]),
-    ("html", 502, lambda r: r.headers["content-type"].startswith("text/html")
-     and "502 Bad Gateway" in r.text),
-    ("empty", 503, lambda r: r.content == b""),
-    ("mesh", 402, lambda r: r.json()["error"]["code"] == "insufficient_balance"),
-])
-def test_status_fault_envelopes(server: MeshServer, client: httpx.Client,
-                                envelope: str | None, status: int, check: Any) -> None:
+@pytest.mark.parametrize(
+    ("envelope", "status", "check"),
+    [
+        ("fastapi", 500, lambda r: r.json() == {"detail": "The upstream provider returned an error."}),
+        (None, 422, lambda r: r.json()["detail"][0]["loc"] == ["body"]),
+        (
+            "html",
+            502,
+            lambda r: r.headers["content-type"].startswith("text/html") and "502 Bad Gateway" in r.text,
+        ),
+        ("empty", 503, lambda r: r.content == b""),
+        ("mesh", 402, lambda r: r.json()["error"]["code"] == "insufficient_balance"),
+    ],
+)
+def test_status_fault_envelopes(
+    server: MeshServer, client: httpx.Client, envelope: str | None, status: int, check: Any
+) -> None:
     server.add_fault(Fault("status", status=status, envelope=envelope))
     r = _gen(client)
     assert r.status_code == status and check(r)
     assert r.headers["x-request-id"].startswith("req_")
 
 
-def test_fault_filters_by_model_and_counts_times(server: MeshServer,
-                                                 client: httpx.Client) -> None:
+def test_fault_filters_by_model_and_counts_times(server: MeshServer, client: httpx.Client) -> None:
     server.add_fault(Fault("status", status=503, model="google/imagen-4", times=2))
     assert _gen(client).status_code == 200
     assert _gen(client, model="google/imagen-4").status_code == 503
@@ -275,8 +280,7 @@ def test_fault_filters_by_model_and_counts_times(server: MeshServer,
 def test_seeded_probability_is_reproducible(server: MeshServer, client: httpx.Client) -> None:
     def pattern() -> list[int]:
         server.reset()
-        server.add_fault(Fault("status", status=500, times=-1, probability=0.5, seed=3,
-                               path="/v1/models"))
+        server.add_fault(Fault("status", status=500, times=-1, probability=0.5, seed=3, path="/v1/models"))
         return [client.get("/v1/models").status_code for _ in range(12)]
 
     first = pattern()
@@ -331,13 +335,15 @@ def test_corrupt_b64(server: MeshServer, client: httpx.Client) -> None:
         base64.b64decode(_gen(client).json()["data"][0]["b64_json"], validate=True)
 
 
-@pytest.mark.parametrize(("kind", "error"), [
-    ("not_image", Image.UnidentifiedImageError),
-    ("truncated_image", OSError),
-    ("huge_image", Image.DecompressionBombError),
-])
-def test_bad_image_bytes(server: MeshServer, client: httpx.Client, kind: str,
-                         error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("not_image", Image.UnidentifiedImageError),
+        ("truncated_image", OSError),
+        ("huge_image", Image.DecompressionBombError),
+    ],
+)
+def test_bad_image_bytes(server: MeshServer, client: httpx.Client, kind: str, error: type[Exception]) -> None:
     server.add_fault(Fault(kind))
     data = base64.b64decode(_gen(client).json()["data"][0]["b64_json"], validate=True)
     assert len(data) < 1_000_000
@@ -364,8 +370,7 @@ def test_huge_body_is_chunked(server: MeshServer, client: httpx.Client) -> None:
     assert received > 1_000_000
 
 
-def test_reset_is_a_protocol_error_not_a_short_body(server: MeshServer,
-                                                    client: httpx.Client) -> None:
+def test_reset_is_a_protocol_error_not_a_short_body(server: MeshServer, client: httpx.Client) -> None:
     server.add_fault(Fault("reset"))
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         _gen(client)
@@ -385,8 +390,7 @@ def test_stream_break_and_error(server: MeshServer, client: httpx.Client) -> Non
 
     server.add_fault(Fault("stream_error", message="provider exploded"))
     events = [d for _, d in _sse_events(_gen(client, model="google/imagen-4", stream=True).text)]
-    assert json.loads(events[-1])["error"] == {"code": "upstream_error",
-                                               "message": "provider exploded"}
+    assert json.loads(events[-1])["error"] == {"code": "upstream_error", "message": "provider exploded"}
 
 
 def test_image_download_faults(server: MeshServer, client: httpx.Client) -> None:
@@ -426,8 +430,10 @@ def test_fault_round_trips_as_json() -> None:
 
 def test_control_routes(server: MeshServer, client: httpx.Client) -> None:
     base = server.base_url
-    faults = [{"kind": "status", "status": 503, "times": 1},
-              {"kind": "status", "status": 500, "path": "/v1/models"}]
+    faults = [
+        {"kind": "status", "status": 503, "times": 1},
+        {"kind": "status", "status": 500, "path": "/v1/models"},
+    ]
     assert httpx.post(base + "/_mesh/faults", json=faults).status_code == 200
     assert len(httpx.get(base + "/_mesh/faults").json()) == 2
     assert _gen(client).status_code == 503
@@ -437,13 +443,11 @@ def test_control_routes(server: MeshServer, client: httpx.Client) -> None:
     assert logged[0]["headers"]["authorization"] == f"Bearer {server.api_key}"
     assert logged[0]["json"]["prompt"]
     assert httpx.get(base + "/_mesh/stats").json()["requests"] == 2
-    assert httpx.post(base + "/_mesh/latency", json={"latency": 0.05}).json() == {
-        "latency": 0.05}
+    assert httpx.post(base + "/_mesh/latency", json={"latency": 0.05}).json() == {"latency": 0.05}
     assert server.latency == 0.05
     assert httpx.post(base + "/_mesh/faults", json={"kind": "bogus"}).status_code == 400
     httpx.post(base + "/_mesh/reset")
-    assert httpx.get(base + "/_mesh/stats").json() == {"max_in_flight": 0, "in_flight": 0,
-                                                       "requests": 0}
+    assert httpx.get(base + "/_mesh/stats").json() == {"max_in_flight": 0, "in_flight": 0, "requests": 0}
 
 
 def test_max_in_flight_under_latency(server: MeshServer) -> None:
@@ -452,8 +456,9 @@ def test_max_in_flight_under_latency(server: MeshServer) -> None:
     async def burst() -> list[int]:
         headers = {"Authorization": f"Bearer {server.api_key}"}
         async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as c:
-            rs = await asyncio.gather(*(c.post(GEN, json={"prompt": f"p{i}", "size": "64x64"})
-                                        for i in range(4)))
+            rs = await asyncio.gather(
+                *(c.post(GEN, json={"prompt": f"p{i}", "size": "64x64"}) for i in range(4))
+            )
         return [r.status_code for r in rs]
 
     assert asyncio.run(burst()) == [200] * 4
@@ -465,10 +470,8 @@ def test_max_in_flight_under_latency(server: MeshServer) -> None:
 
 def test_offline_transport() -> None:
     async def run() -> tuple[httpx.Response, httpx.Response]:
-        async with httpx.AsyncClient(transport=offline_transport(),
-                                     base_url=OFFLINE_BASE_URL) as c:
-            r = await c.post(GEN, json={"prompt": "offline fox", "model": "google/imagen-4",
-                                        "size": SMALL})
+        async with httpx.AsyncClient(transport=offline_transport(), base_url=OFFLINE_BASE_URL) as c:
+            r = await c.post(GEN, json={"prompt": "offline fox", "model": "google/imagen-4", "size": SMALL})
             return r, await c.get(r.json()["data"][0]["url"])
 
     generated, image = asyncio.run(run())
@@ -479,10 +482,16 @@ def test_offline_transport() -> None:
 
 def test_offline_stream_without_a_key() -> None:
     async def run() -> str:
-        async with httpx.AsyncClient(transport=offline_transport(),
-                                     base_url=OFFLINE_BASE_URL) as c:
-            r = await c.post(GEN, json={"prompt": "fox", "model": "black-forest-labs/flux-schnell",
-                                        "size": "64x64", "stream": True})
+        async with httpx.AsyncClient(transport=offline_transport(), base_url=OFFLINE_BASE_URL) as c:
+            r = await c.post(
+                GEN,
+                json={
+                    "prompt": "fox",
+                    "model": "black-forest-labs/flux-schnell",
+                    "size": "64x64",
+                    "stream": True,
+                },
+            )
             return r.text
 
     events = [d for _, d in _sse_events(asyncio.run(run()))]
@@ -490,10 +499,17 @@ def test_offline_stream_without_a_key() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, mesh_magic.server; "
-            "print([m for m in ('IPython', 'starlette', 'uvicorn', 'PIL') if m in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=20)
+    code = (
+        "import sys, mesh_magic.server; "
+        "print([m for m in ('IPython', 'starlette', 'uvicorn', 'PIL') if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=20,
+    )
     assert done.stdout.strip() == "[]", done.stderr
 
 
@@ -502,8 +518,7 @@ def test_in_process_reset_raises_an_httpx_error() -> None:
     app.add_fault(Fault("reset"))
 
     async def run() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url=OFFLINE_BASE_URL) as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=OFFLINE_BASE_URL) as c:
             await c.post(GEN, json={"prompt": "x"})
 
     with pytest.raises(httpx.RemoteProtocolError):
@@ -511,32 +526,33 @@ def test_in_process_reset_raises_an_httpx_error() -> None:
 
 
 def test_render_preview() -> None:
-    data = render_preview("a red kite", model="openai/gpt-image-1", seed=1, index=0,
-                          width=1024, height=768)
+    data = render_preview("a red kite", model="openai/gpt-image-1", seed=1, index=0, width=1024, height=768)
     img = _image(data)
     assert img.format == "PNG" and img.size == (1024, 768)
-    assert data == render_preview("a red kite", model="openai/gpt-image-1", seed=1, index=0,
-                                  width=1024, height=768)
-    other = render_preview("a red kite", model="google/imagen-4", seed=1, index=0,
-                           width=1024, height=768)
+    assert data == render_preview(
+        "a red kite", model="openai/gpt-image-1", seed=1, index=0, width=1024, height=768
+    )
+    other = render_preview("a red kite", model="google/imagen-4", seed=1, index=0, width=1024, height=768)
     assert other != data
-    jpeg = render_preview("tiny", model="x/unknown", seed=None, index=2, width=64, height=64,
-                          fmt="jpeg")
+    jpeg = render_preview("tiny", model="x/unknown", seed=None, index=2, width=64, height=64, fmt="jpeg")
     assert _image(jpeg).format == "JPEG"
 
 
 def test_cli_serves_until_terminated() -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "MESHAPI_API_KEY": "rsk_cli_key"}
-    proc = subprocess.Popen([sys.executable, "-m", "mesh_magic.server", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesh_magic.server", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.strip() == (f"MeshAPI-compatible server on http://127.0.0.1:{port} "
-                                "(key check: on)")
-        r = httpx.get(f"http://127.0.0.1:{port}/v1/models",
-                      headers={"Authorization": "Bearer rsk_cli_key"})
+        assert line.strip() == (f"MeshAPI-compatible server on http://127.0.0.1:{port} (key check: on)")
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer rsk_cli_key"})
         assert r.status_code == 200 and r.json()
     finally:
         proc.terminate()
@@ -545,6 +561,11 @@ def test_cli_serves_until_terminated() -> None:
 
 def test_cli_refuses_a_public_host() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "mesh_magic.server", "--host", "0.0.0.0"],
-                          capture_output=True, text=True, env=env, timeout=10)
+    done = subprocess.run(
+        [sys.executable, "-m", "mesh_magic.server", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=10,
+    )
     assert done.returncode == 2 and "--allow-remote" in done.stderr
