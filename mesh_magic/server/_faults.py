@@ -59,6 +59,8 @@ class Fault:
     delay: float = 0.0
     location: str | None = None
     size_mb: float = 64.0
+    # Where a status fault's retry_after goes: the header and the body, or only one of them.
+    retry_after_in: str = "both"
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -67,6 +69,8 @@ class Fault:
             raise ValueError(f"unknown envelope {self.envelope!r}; one of {sorted(ENVELOPES)}")
         if self.kind == "status" and self.status is None:
             raise ValueError("a 'status' fault needs a status code")
+        if self.retry_after_in not in ("both", "header", "body"):
+            raise ValueError("retry_after_in must be 'both', 'header' or 'body'")
         if self.retry_after is not None:
             # Accept numbers for convenience; the header is sent verbatim as text.
             self.retry_after = str(self.retry_after)

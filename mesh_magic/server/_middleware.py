@@ -258,9 +258,10 @@ async def _send_fault(send: Send, scope: Scope, fault: Fault) -> None:
             envelope=fault.envelope,
             code=fault.code,
             message=fault.message,
-            retry_after=fault.retry_after,
+            retry_after=fault.retry_after if fault.retry_after_in != "header" else None,
         )
-        headers = [("retry-after", fault.retry_after)] if fault.retry_after else []
+        in_header = fault.retry_after is not None and fault.retry_after_in != "body"
+        headers = [("retry-after", fault.retry_after)] if fault.retry_after and in_header else []
         await send_response(send, status, body, content_type, headers)
     elif fault.kind == "malformed_json":
         body = b'{"created": 1700000000, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA'

@@ -25,6 +25,10 @@ def test_every_setting_has_a_row() -> None:
 
 
 def test_the_check_command_agrees() -> None:
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "update_readme.py"), "--check"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "update_readme.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -66,7 +66,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not LEDGER.calls:
         return
     terminalreporter.section("official SDK conformance")
-    terminalreporter.write_line(f"SDK calls made: {sum(LEDGER.calls.values())} "
-                                f"({', '.join(f'{k} {v}' for k, v in sorted(LEDGER.calls.items()))})")
-    terminalreporter.write_line(f"responses validated by the SDK's models: {sum(LEDGER.validated.values())} "
-                                f"({', '.join(f'{k} {v}' for k, v in sorted(LEDGER.validated.items()))})")
+    terminalreporter.write_line(
+        f"SDK calls made: {sum(LEDGER.calls.values())} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(LEDGER.calls.items()))})"
+    )
+    terminalreporter.write_line(
+        f"responses validated by the SDK's models: {sum(LEDGER.validated.values())} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(LEDGER.validated.items()))})"
+    )

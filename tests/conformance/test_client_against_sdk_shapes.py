@@ -52,25 +52,73 @@ def png(width: int = 32, height: int = 24) -> bytes:
 
 
 def sdk_models() -> list[ModelInfo]:
-    flags = dict.fromkeys([f"supports_image_{op}" for op in ("edit", "inpaint", "outpaint", "mix",
-                                                              "reframe", "upscale",
-                                                              "remove_background", "reference")], False)
+    flags = dict.fromkeys(
+        [
+            f"supports_image_{op}"
+            for op in (
+                "edit",
+                "inpaint",
+                "outpaint",
+                "mix",
+                "reframe",
+                "upscale",
+                "remove_background",
+                "reference",
+            )
+        ],
+        False,
+    )
     return [
-        ModelInfo(id="openai/gpt-image-1", name="GPT Image 1", is_free=False, brand="OpenAI",
-                  provider="openai", model_type="image", output_modalities=["image"],
-                  pricing=ModelPricing(image_output_usd_per_image="0.04", request_usd="0"),
-                  **{**flags, "supports_image_edit": True, "supports_image_reference": True}),
-        ModelInfo(id="stability/free-one", name="A free one", is_free=True, brand="Stability AI",
-                  provider="stability", model_type="image", output_modalities=["image"],
-                  pricing=ModelPricing(image_output_usd_per_image=None), **flags),
-        ModelInfo(id="acme/unpriced", name="No price yet", is_free=False, provider="acme",
-                  model_type="image", output_modalities=["image"], pricing=None, **flags),
-        ModelInfo(id="google/discounted", name="Discounted", is_free=False, provider="google",
-                  model_type="image", output_modalities=["image"],
-                  pricing=ModelPricing(image_output_usd_per_image="0.0300", discount_pct="10"),
-                  **{**flags, "supports_image_upscale": True}),
-        ModelInfo(id="openai/gpt-4o", name="GPT-4o", is_free=False, model_type="text",
-                  output_modalities=["text"], pricing=ModelPricing(prompt_usd_per_1m="2.5")),
+        ModelInfo(
+            id="openai/gpt-image-1",
+            name="GPT Image 1",
+            is_free=False,
+            brand="OpenAI",
+            provider="openai",
+            model_type="image",
+            output_modalities=["image"],
+            pricing=ModelPricing(image_output_usd_per_image="0.04", request_usd="0"),
+            **{**flags, "supports_image_edit": True, "supports_image_reference": True},
+        ),
+        ModelInfo(
+            id="stability/free-one",
+            name="A free one",
+            is_free=True,
+            brand="Stability AI",
+            provider="stability",
+            model_type="image",
+            output_modalities=["image"],
+            pricing=ModelPricing(image_output_usd_per_image=None),
+            **flags,
+        ),
+        ModelInfo(
+            id="acme/unpriced",
+            name="No price yet",
+            is_free=False,
+            provider="acme",
+            model_type="image",
+            output_modalities=["image"],
+            pricing=None,
+            **flags,
+        ),
+        ModelInfo(
+            id="google/discounted",
+            name="Discounted",
+            is_free=False,
+            provider="google",
+            model_type="image",
+            output_modalities=["image"],
+            pricing=ModelPricing(image_output_usd_per_image="0.0300", discount_pct="10"),
+            **{**flags, "supports_image_upscale": True},
+        ),
+        ModelInfo(
+            id="openai/gpt-4o",
+            name="GPT-4o",
+            is_free=False,
+            model_type="text",
+            output_modalities=["text"],
+            pricing=ModelPricing(prompt_usd_per_1m="2.5"),
+        ),
     ]
 
 
@@ -96,8 +144,12 @@ def test_model_prices_from_the_sdk_shapes(ledger: Ledger) -> None:
     assert "openai/gpt-4o" not in found  # not an image model
     table = ModelTable(list(found.values()))
     prices = {model_id: price for model_id, _, price in table.rows}
-    assert prices == {"openai/gpt-image-1": 0.04, "stability/free-one": 0.0, "acme/unpriced": None,
-                      "google/discounted": 0.03}
+    assert prices == {
+        "openai/gpt-image-1": 0.04,
+        "stability/free-one": 0.0,
+        "acme/unpriced": None,
+        "google/discounted": 0.03,
+    }
     text = repr(table)
     assert "$0.040" in text and "free" in text and "—" in text and "$0.030" in text
 
@@ -106,14 +158,21 @@ def test_a_generation_answer_built_by_the_sdk(ledger: Ledger) -> None:
     image = png(40, 30)
     answer = ImageGenerationResponse(
         created=1_790_000_000,
-        data=[ImageItem(b64_json=base64.b64encode(image).decode(), revised_prompt="a red fox, detailed"),
-              ImageItem(url="data:image/png;base64," + base64.b64encode(image).decode())],
+        data=[
+            ImageItem(b64_json=base64.b64encode(image).decode(), revised_prompt="a red fox, detailed"),
+            ImageItem(url="data:image/png;base64," + base64.b64encode(image).decode()),
+        ],
         usage=ImageUsage(prompt_tokens=5, completion_tokens=272, total_tokens=277),
-        size="40x30", quality="low", output_format="png",
+        size="40x30",
+        quality="low",
+        output_format="png",
     )
     ledger.count("ImageGenerationResponse (fixture)")
-    seen = serve(lambda request: httpx.Response(200, json=answer.model_dump(mode="json"),
-                                                headers={"x-request-id": "req_sdk_1"}))
+    seen = serve(
+        lambda request: httpx.Response(
+            200, json=answer.model_dump(mode="json"), headers={"x-request-id": "req_sdk_1"}
+        )
+    )
     result = mesh_magic.generate("a red fox", n=2)
     assert [(im.width, im.height) for im in result] == [(40, 30), (40, 30)]
     assert result[0].revised_prompt == "a red fox, detailed"
@@ -170,11 +229,19 @@ def test_retry_after_seconds_in_the_body_is_honoured(monkeypatch: pytest.MonkeyP
         original(self, *args, **{**kwargs, "sleep": sleep})
 
     monkeypatch.setattr(client_module.MeshClient, "__init__", recording_init)
-    answers = iter([
-        httpx.Response(429, json={"error": {"code": "rate_limit_exceeded", "message": "slow down",
-                                            "retry_after_seconds": 4}}),
-        httpx.Response(200, json={"created": 1, "data": [{"b64_json": base64.b64encode(png()).decode()}]}),
-    ])
+    answers = iter(
+        [
+            httpx.Response(
+                429,
+                json={
+                    "error": {"code": "rate_limit_exceeded", "message": "slow down", "retry_after_seconds": 4}
+                },
+            ),
+            httpx.Response(
+                200, json={"created": 1, "data": [{"b64_json": base64.b64encode(png()).decode()}]}
+            ),
+        ]
+    )
     seen = serve(lambda request: next(answers))
     mesh_magic.configure(max_retries=2)
     result = mesh_magic.generate("a fox")

@@ -28,9 +28,10 @@ from mesh_magic.server import MODELS, Fault, MeshServer
 from .conftest import Ledger
 
 IMAGE_MODELS = [m for m in MODELS if "image" in m["output_modalities"]]
-CAPABILITY_FLAGS = [f"supports_image_{op}" for op in
-                    ("edit", "inpaint", "outpaint", "mix", "reframe", "upscale", "remove_background",
-                     "reference")]
+CAPABILITY_FLAGS = [
+    f"supports_image_{op}"
+    for op in ("edit", "inpaint", "outpaint", "mix", "reframe", "upscale", "remove_background", "reference")
+]
 
 
 def decoded(data: bytes) -> Image.Image:
@@ -61,8 +62,13 @@ def test_the_catalog_mixes_priced_free_and_unpriced_models(sdk: MeshAPI, ledger:
     ledger.count("ModelInfo", len(found))
     free = [m for m in found.values() if m.is_free]
     unpriced = [m for m in found.values() if m.pricing is None and not m.is_free]
-    priced = [m for m in found.values() if m.pricing and m.pricing.image_output_usd_per_image
-              and float(m.pricing.image_output_usd_per_image) > 0]
+    priced = [
+        m
+        for m in found.values()
+        if m.pricing
+        and m.pricing.image_output_usd_per_image
+        and float(m.pricing.image_output_usd_per_image) > 0
+    ]
     assert free and unpriced and len(priced) >= 3
     # Capabilities differ from model to model.
     assert len({tuple(getattr(m, f) for f in CAPABILITY_FLAGS) for m in found.values()}) >= 4
@@ -114,16 +120,19 @@ def test_raw_model_bodies_validate(server: MeshServer, ledger: Ledger) -> None:
         ("meshapi/data-uri-preview", None, "data_uri"),
     ],
 )
-def test_images_generate(sdk: MeshAPI, ledger: Ledger, model: str, response_format: str | None,
-                         kind: str) -> None:
-    params = ImageGenerationParams(prompt="a lighthouse", model=model, n=2, size="256x256",
-                                   response_format=response_format)  # type: ignore[arg-type]
+def test_images_generate(
+    sdk: MeshAPI, ledger: Ledger, model: str, response_format: str | None, kind: str
+) -> None:
+    params = ImageGenerationParams(
+        prompt="a lighthouse", model=model, n=2, size="256x256", response_format=response_format
+    )  # type: ignore[arg-type]
     ledger.call("images.generate")
     answer = sdk.images.generate(params)
     ledger.count("ImageGenerationResponse")
     assert len(answer.data) == 2
     assert answer.usage is not None and answer.usage.total_tokens == (
-        answer.usage.prompt_tokens + answer.usage.completion_tokens)
+        answer.usage.prompt_tokens + answer.usage.completion_tokens
+    )
     for item in answer.data:
         if kind == "url":
             assert item.url and item.url.startswith("http")
@@ -156,8 +165,7 @@ def test_images_stream_chunks_validate(sdk: MeshAPI, ledger: Ledger, model: str)
     assert decoded(data).size == (128, 128)
 
 
-def test_a_stream_error_event_is_a_mesh_api_error(sdk: MeshAPI, server: MeshServer, ledger: Ledger
-                                                   ) -> None:
+def test_a_stream_error_event_is_a_mesh_api_error(sdk: MeshAPI, server: MeshServer, ledger: Ledger) -> None:
     server.add_fault(Fault("stream_error", message="the provider fell over"))
     ledger.call("images.stream")
     with pytest.raises(MeshAPIError) as caught:
@@ -184,8 +192,9 @@ ERROR_CASES = [
 
 
 @pytest.mark.parametrize(("status", "code"), ERROR_CASES)
-def test_error_statuses_give_mesh_api_errors(sdk: MeshAPI, server: MeshServer, ledger: Ledger,
-                                             status: int, code: str) -> None:
+def test_error_statuses_give_mesh_api_errors(
+    sdk: MeshAPI, server: MeshServer, ledger: Ledger, status: int, code: str
+) -> None:
     retry_after = "7" if status == 429 else None
     server.add_fault(Fault("status", status=status, envelope="mesh", retry_after=retry_after))
     ledger.call("images.generate")

@@ -11,45 +11,44 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import ARTIFACTS, REPO, REPORT, Report, cheap_render
+
+from tests.reliability.report import REPORT, Report, cheap_render
+from tests.support.paths import ARTIFACTS, REPO
+from tests.support.servers import free_port
 
 PRISM_BIN = REPO / "node_modules" / ".bin" / "prism"
-# CI clones the repo with shared/ beside it.
-WIRE_SPEC = REPO.parent / "shared" / "meshapi-images-openapi.yaml"
+# The wire spec lives in the repository: a user's clone has everything the tests read.
+WIRE_SPEC = REPO / "spec" / "meshapi-openapi.yaml"
 _prism: dict[str, Any] = {}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start_prism() -> None:
     """Start Prism in the background as soon as a contract test is selected (it takes ~3-5 s)."""
     if _prism or not PRISM_BIN.exists() or not WIRE_SPEC.exists():
         return
-    port = _free_port()
+    port = free_port()
     log = open(ARTIFACTS.joinpath("prism.log") if ARTIFACTS.exists() else os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(PRISM_BIN), "mock", "-h", "127.0.0.1", "-p", str(port), str(WIRE_SPEC)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     _prism.update(proc=proc, port=port, log=log)
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
-    if any(item.nodeid.split("::")[0].endswith("reliability/test_contract_prism.py")
-           for item in items):
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    if any(item.nodeid.split("::")[0].endswith("reliability/test_contract_prism.py") for item in items):
         ARTIFACTS.mkdir(exist_ok=True)
         _start_prism()
 
@@ -72,18 +71,21 @@ def _stop_prism() -> None:
 def prism_process() -> dict[str, Any]:
     """The Prism mock of the wire spec, or {"missing": why}: the test then fails, never skips."""
     if not PRISM_BIN.exists():
-        return {"missing": (
-            "Prism is not installed (node_modules/.bin/prism is missing): run scripts/setup or "
-            "`npm install --no-audit --no-fund` in the repo root. The wire-contract test needs it.")}
+        return {
+            "missing": (
+                "Prism is not installed (node_modules/.bin/prism is missing): run scripts/setup or "
+                "`npm install --no-audit --no-fund` in the repo root. The wire-contract test needs it."
+            )
+        }
     if not WIRE_SPEC.exists():
-        return {"missing": f"The wire spec is missing: expected {WIRE_SPEC} (shared/ beside the repo)."}
+        return {"missing": f"The wire spec is missing: expected {WIRE_SPEC}."}
     _start_prism()
     return _prism
 
 
 @pytest.fixture(scope="session")
 def report() -> Report:
-    """The session's collector (also importable as reliability_helpers.REPORT)."""
+    """The session's collector (also importable as tests.reliability.report.REPORT)."""
     return REPORT
 
 

@@ -14,31 +14,124 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from IPython.core.error import UsageError
-from reliability_helpers import REPORT
 
 from mesh_magic.core import config as _config
 from mesh_magic.core.errors import APITimeoutError, MeshImageError
 from mesh_magic.core.prompt import interpolate, prepare_prompts, split_prompts
 from mesh_magic.magics.args import split_line as _split_line
+from tests.reliability.report import REPORT
 
 pytestmark = pytest.mark.usefixtures("cheap_images")
 
 EXAMPLES = 150
-PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
-FLAGS = ["-m", "--model", "-n", "--n", "-s", "--size", "-q", "--quality", "-f", "--output-format",
-         "--response-format", "--stream", "-p", "--param", "-o", "--out", "--fresh", "--no-display",
-         "--raw", "--timeout", "--", "-", "-x", "--bogus", "-h", "--help", "--mod", "-n3", "--n=2",
-         "-m=", "--size=square", "-pseed=1", "--quality=", "-q=low", "--timeout=-1"]
-VALUES = ["1", "2", "0", "11", "-1", "3.5", "1e3", "abc", "", "auto", "square", "landscape",
-          "portrait", "64x64", "80X64", "16x16", "1x1", "99999x2", "64×64", "low", "hd", "ultra",
-          "png", "jpeg", "gif", "url", "b64_json", "seed=7", 'background="transparent"', "n=3",
-          "prompt=x", "=", "seed=NaN", "seed=1e999", "x=[1,2]", "x={", "openai/dall-e-3",
-          "google/imagen-4", "nope/model", "openai/dall-e-3,google/imagen-4", ",", "'quoted value'",
-          '"double quoted"', '"unterminated', "'", "0.5", "nan", "inf", "result", "1bad", "{name}",
-          "{{", "}}", "{name:>99999999}", "𝔘𝔫𝔦", "مرحبا", "🦊", "\\", "\x00", "---", "١٢"]
+FLAGS = [
+    "-m",
+    "--model",
+    "-n",
+    "--n",
+    "-s",
+    "--size",
+    "-q",
+    "--quality",
+    "-f",
+    "--output-format",
+    "--response-format",
+    "--stream",
+    "-p",
+    "--param",
+    "-o",
+    "--out",
+    "--fresh",
+    "--no-display",
+    "--raw",
+    "--timeout",
+    "--",
+    "-",
+    "-x",
+    "--bogus",
+    "-h",
+    "--help",
+    "--mod",
+    "-n3",
+    "--n=2",
+    "-m=",
+    "--size=square",
+    "-pseed=1",
+    "--quality=",
+    "-q=low",
+    "--timeout=-1",
+]
+VALUES = [
+    "1",
+    "2",
+    "0",
+    "11",
+    "-1",
+    "3.5",
+    "1e3",
+    "abc",
+    "",
+    "auto",
+    "square",
+    "landscape",
+    "portrait",
+    "64x64",
+    "80X64",
+    "16x16",
+    "1x1",
+    "99999x2",
+    "64×64",
+    "low",
+    "hd",
+    "ultra",
+    "png",
+    "jpeg",
+    "gif",
+    "url",
+    "b64_json",
+    "seed=7",
+    'background="transparent"',
+    "n=3",
+    "prompt=x",
+    "=",
+    "seed=NaN",
+    "seed=1e999",
+    "x=[1,2]",
+    "x={",
+    "openai/dall-e-3",
+    "google/imagen-4",
+    "nope/model",
+    "openai/dall-e-3,google/imagen-4",
+    ",",
+    "'quoted value'",
+    '"double quoted"',
+    '"unterminated',
+    "'",
+    "0.5",
+    "nan",
+    "inf",
+    "result",
+    "1bad",
+    "{name}",
+    "{{",
+    "}}",
+    "{name:>99999999}",
+    "𝔘𝔫𝔦",
+    "مرحبا",
+    "🦊",
+    "\\",
+    "\x00",
+    "---",
+    "١٢",
+]
 WORDS = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 TOKENS = st.one_of(st.sampled_from(FLAGS), st.sampled_from(VALUES), WORDS)
 LINES = st.one_of(
@@ -122,16 +215,53 @@ class Hostile:
     __str__ = __repr__
 
 
-NAMESPACE = {"name": "Ada", "n": 3, "price": 2.5, "items": [1, 2, 3], "d": {"k": "v"},
-             "hostile": Hostile(), "none": None, "nested": {"a": [{"b": "deep"}]}}
+NAMESPACE = {
+    "name": "Ada",
+    "n": 3,
+    "price": 2.5,
+    "items": [1, 2, 3],
+    "d": {"k": "v"},
+    "hostile": Hostile(),
+    "none": None,
+    "nested": {"a": [{"b": "deep"}]},
+}
 FIELD_TEXT = st.one_of(
     st.text(max_size=80),
-    st.lists(st.one_of(
-        st.sampled_from(["{", "}", "{{", "}}", "{name}", "{n:>5}", "{price:.2f}", "{items[1]}",
-                         "{d[k]}", "{hostile}", "{hostile.x}", "{hostile[0]}", "{hostile!r}",
-                         "{name!x}", "{name:%%}", "{nested[a][0][b]}", "{missing}", "{name.upper}",
-                         "{n:>99999999999}", "{items[99]}", "{0}", "{}", "\n---\n", "---", "🦊"]),
-        st.text(max_size=10)), max_size=12).map("".join),
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "{",
+                    "}",
+                    "{{",
+                    "}}",
+                    "{name}",
+                    "{n:>5}",
+                    "{price:.2f}",
+                    "{items[1]}",
+                    "{d[k]}",
+                    "{hostile}",
+                    "{hostile.x}",
+                    "{hostile[0]}",
+                    "{hostile!r}",
+                    "{name!x}",
+                    "{name:%%}",
+                    "{nested[a][0][b]}",
+                    "{missing}",
+                    "{name.upper}",
+                    "{n:>99999999999}",
+                    "{items[99]}",
+                    "{0}",
+                    "{}",
+                    "\n---\n",
+                    "---",
+                    "🦊",
+                ]
+            ),
+            st.text(max_size=10),
+        ),
+        max_size=12,
+    ).map("".join),
 )
 
 

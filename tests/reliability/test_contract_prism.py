@@ -1,7 +1,7 @@
 """Wire contract: the requests the client builds pass Prism's validation of the OpenAPI spec.
 
 Prism (`@stoplight/prism-cli`, installed by scripts/setup from package.json) mocks
-shared/meshapi-images-openapi.yaml and reports every way a request breaks the
+spec/meshapi-openapi.yaml and reports every way a request breaks the
 spec in the `sl-violations` response header. Requests go through the real
 `plan()` -> `MeshClient.generate()` path; an httpx event hook on our own
 AsyncClient reads the header. Prism's mock bodies are not images (it answers
@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability_helpers import REPORT
 
 from mesh_magic.core.errors import AuthenticationError, InvalidRequestError, MeshImageError
 from mesh_magic.core.generate import plan
 from mesh_magic.core.http.client import MeshClient
+from tests.reliability.report import REPORT
 
 KEY = "rsk_contract_0123456789abcdef"
 PROMPT = "A futuristic city skyline at sunset, vibrant colors, digital art"
@@ -31,25 +31,52 @@ PROMPT = "A futuristic city skyline at sunset, vibrant colors, digital art"
 # One dimension at a time around the defaults, then a few full combinations.
 MATRIX: list[dict[str, Any]] = [
     {},
-    *({"model": m} for m in ["openai/gpt-image-1", "openai/dall-e-3", "google/imagen-4",
-                             "black-forest-labs/flux-1.1-pro", "openai/gpt-image-1,google/imagen-4"]),
+    *(
+        {"model": m}
+        for m in [
+            "openai/gpt-image-1",
+            "openai/dall-e-3",
+            "google/imagen-4",
+            "black-forest-labs/flux-1.1-pro",
+            "openai/gpt-image-1,google/imagen-4",
+        ]
+    ),
     *({"n": n} for n in [1, 2, 4, 10]),
-    *({"size": s} for s in ["auto", "1024x1024", "512x768", "1792x1024", "square", "landscape",
-                            "portrait"]),
+    *({"size": s} for s in ["auto", "1024x1024", "512x768", "1792x1024", "square", "landscape", "portrait"]),
     *({"quality": q} for q in ["auto", "low", "medium", "high", "hd", "standard"]),
     *({"response_format": r} for r in ["url", "b64_json"]),
     *({"output_format": f} for f in ["png", "jpeg", "webp"]),
     {"stream": False},
     {"stream": True},
-    *({"params": p} for p in [{"seed": 7}, {"background": "transparent"},
-                              {"aspect_ratio": "16:9", "resolution": "2K"},
-                              {"output_compression": 80, "moderation": "low"},
-                              {"guidance_scale": 3.5, "watermark": False, "negative_prompt": "blur"},
-                              {"partial_images": 2, "style": {"preset": "anime", "weights": [1, 2]}}]),
-    {"model": "openai/gpt-image-1", "n": 3, "size": "portrait", "quality": "high",
-     "response_format": "b64_json", "output_format": "webp", "params": {"seed": 1, "background": "opaque"}},
-    {"model": "google/imagen-4", "n": 10, "size": "2048x2048", "quality": "standard",
-     "response_format": "url", "output_format": "jpeg", "params": {"aspect_ratio": "1:1"}},
+    *(
+        {"params": p}
+        for p in [
+            {"seed": 7},
+            {"background": "transparent"},
+            {"aspect_ratio": "16:9", "resolution": "2K"},
+            {"output_compression": 80, "moderation": "low"},
+            {"guidance_scale": 3.5, "watermark": False, "negative_prompt": "blur"},
+            {"partial_images": 2, "style": {"preset": "anime", "weights": [1, 2]}},
+        ]
+    ),
+    {
+        "model": "openai/gpt-image-1",
+        "n": 3,
+        "size": "portrait",
+        "quality": "high",
+        "response_format": "b64_json",
+        "output_format": "webp",
+        "params": {"seed": 1, "background": "opaque"},
+    },
+    {
+        "model": "google/imagen-4",
+        "n": 10,
+        "size": "2048x2048",
+        "quality": "standard",
+        "response_format": "url",
+        "output_format": "jpeg",
+        "params": {"aspect_ratio": "1:1"},
+    },
 ]
 
 
@@ -60,8 +87,9 @@ def _wait_ready(prism: dict[str, Any], timeout: float = 45.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"Prism exited with code {proc.returncode} (see test-artifacts/prism.log)",
-                        pytrace=False)
+            pytest.fail(
+                f"Prism exited with code {proc.returncode} (see test-artifacts/prism.log)", pytrace=False
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return f"http://127.0.0.1:{port}"
@@ -78,20 +106,24 @@ class Recorder:
 
     async def __call__(self, response: httpx.Response) -> None:
         raw = response.headers.get("sl-violations")
-        self.seen.append({
-            "status": response.status_code,
-            "body": json.loads(response.request.content or b"null"),
-            "headers": dict(response.request.headers),
-            "violations": json.loads(raw) if raw else [],
-        })
+        self.seen.append(
+            {
+                "status": response.status_code,
+                "body": json.loads(response.request.content or b"null"),
+                "headers": dict(response.request.headers),
+                "violations": json.loads(raw) if raw else [],
+            }
+        )
 
 
-async def _send(base: str, options: dict[str, Any], recorder: Recorder,
-                headers: dict[str, str] | None = None) -> list[MeshImageError]:
+async def _send(
+    base: str, options: dict[str, Any], recorder: Recorder, headers: dict[str, str] | None = None
+) -> list[MeshImageError]:
     errors: list[MeshImageError] = []
     call = plan(PROMPT, {"base_url": base, "max_retries": 0, "timeout": 20, **options})
-    async with httpx.AsyncClient(event_hooks={"response": [recorder]}, trust_env=False,
-                                 headers=headers or {}) as http:
+    async with httpx.AsyncClient(
+        event_hooks={"response": [recorder]}, trust_env=False, headers=headers or {}
+    ) as http:
         client = MeshClient(call.settings, http)
         for request in call.requests:
             try:
@@ -106,8 +138,7 @@ def test_client_requests_satisfy_the_wire_spec(prism_process: dict[str, Any]) ->
     recorder = Recorder()
 
     async def run_all() -> None:
-        await asyncio.gather(*(_send(base, {"api_key": KEY, **options}, recorder)
-                               for options in MATRIX))
+        await asyncio.gather(*(_send(base, {"api_key": KEY, **options}, recorder) for options in MATRIX))
 
     asyncio.run(run_all())
     seen = recorder.seen
@@ -121,8 +152,10 @@ def test_client_requests_satisfy_the_wire_spec(prism_process: dict[str, Any]) ->
     # Valid requests get the spec's 200 (or 406 for the event-stream Accept: not in the spec).
     assert {s["status"] for s in seen} <= {200, 406}
     assert all(s["headers"]["authorization"] == f"Bearer {KEY}" for s in seen)
-    sizes = {s["body"]["size"] for s in seen}
+    sizes = {s["body"].get("size") for s in seen}
     assert {"1024x1024", "1536x1024", "1024x1536", "auto"} <= sizes, "aliases become WxH"
+    # With nothing set, the body is the prompt and the model: no defaults the provider may refuse.
+    assert {"prompt": PROMPT, "model": "openai/gpt-image-1"} in [s["body"] for s in seen]
     assert any(s["body"].get("stream") is True for s in seen)
     assert any(s["body"].get("style") == {"preset": "anime", "weights": [1, 2]} for s in seen)
 
@@ -149,3 +182,24 @@ def test_request_without_a_key_breaks_the_contract(prism_process: dict[str, Any]
     assert len(errors) == 1 and isinstance(errors[0], AuthenticationError)
     assert "MESHAPI_API_KEY" in errors[0].hint
     REPORT.contract["requests"] += 2
+
+
+def test_model_list_requests_satisfy_the_wire_spec(prism_process: dict[str, Any]) -> None:
+    """GET /v1/models?type=image as the client sends it; Prism's mock answer (from the
+    spec's ModelInfo schema) parses into model entries with their prices."""
+    base = _wait_ready(prism_process)
+    recorder = Recorder()
+
+    async def fetch() -> list[dict[str, Any]]:
+        call = plan(PROMPT, {"base_url": base, "api_key": KEY, "max_retries": 0, "timeout": 20})
+        async with httpx.AsyncClient(event_hooks={"response": [recorder]}, trust_env=False) as http:
+            return await MeshClient(call.settings, http).list_models("image")
+
+    models = asyncio.run(fetch())
+    REPORT.contract["requests"] += len(recorder.seen)
+    REPORT.contract["violations"] += sum(len(s["violations"]) for s in recorder.seen)
+    REPORT.used = True
+    (seen,) = recorder.seen
+    assert seen["status"] == 200 and not seen["violations"], seen
+    assert seen["headers"]["authorization"] == f"Bearer {KEY}"
+    assert isinstance(models, list) and all("id" in m and "name" in m for m in models)

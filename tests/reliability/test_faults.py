@@ -8,7 +8,6 @@ how long the call took.
 from __future__ import annotations
 
 import email.utils
-import socket
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -16,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from error_statuses import STATUSES as HINTS
-from reliability_helpers import REPORT, rss_peak
 
 import mesh_magic
 from mesh_magic.core import config as _config
@@ -35,6 +32,10 @@ from mesh_magic.core.errors import (
 )
 from mesh_magic.server import Fault
 from mesh_magic.server._responses import DEFAULT_ERRORS
+from tests.reliability.report import REPORT, rss_peak
+from tests.support.error_statuses import STATUSES as HINTS
+from tests.support.images import tagged_png
+from tests.support.servers import free_port, generations
 
 pytestmark = pytest.mark.usefixtures("cheap_images", "fast_backoff")
 
@@ -58,8 +59,13 @@ class Outcome:
         return [r for r in self.requests if r.path != GENERATIONS]
 
 
-def attempt(server: Any, label: str, faults: list[Fault] | tuple[Fault, ...] = (),
-            prompt: str | None = None, **options: Any) -> Outcome:
+def attempt(
+    server: Any,
+    label: str,
+    faults: list[Fault] | tuple[Fault, ...] = (),
+    prompt: str | None = None,
+    **options: Any,
+) -> Outcome:
     """Inject `faults`, call mesh_magic.generate once, and record what happened."""
     server.reset()
     for fault in faults:
@@ -95,8 +101,11 @@ RETRIED = {429, 502, 503, 504}
 def test_error_status(server: Any, status: int, envelope: str) -> None:
     _bind(server, max_retries=1)
     retry_after = "0.05" if status == 429 else None
-    out = attempt(server, f"HTTP {status} ({envelope})", [
-        Fault("status", status=status, envelope=envelope, times=-1, retry_after=retry_after)])
+    out = attempt(
+        server,
+        f"HTTP {status} ({envelope})",
+        [Fault("status", status=status, envelope=envelope, times=-1, retry_after=retry_after)],
+    )
     cls, hint = HINTS[status]
     err = out.error
     assert type(err) is cls, f"{status}/{envelope}: got {type(err).__name__}: {err}"
@@ -119,8 +128,7 @@ def test_error_status(server: Any, status: int, envelope: str) -> None:
 
 
 def test_invalid_param_is_named_and_not_retried(server: Any) -> None:
-    out = attempt(server, "HTTP 400 naming a bad -p field", [], stream=True,
-                  params={"partial_images": 9})
+    out = attempt(server, "HTTP 400 naming a bad -p field", [], stream=True, params={"partial_images": 9})
     assert isinstance(out.error, InvalidRequestError) and out.error.status == 400
     assert "partial_images" in out.error.message and "Fix the option" in out.error.hint
     assert len(out.generations) == 1
@@ -140,23 +148,43 @@ def test_magic_shows_short_error_with_hint(server: Any, shell: Any, capsys: Any)
 
 # --- 200 answers that are not usable --------------------------------------------------
 
-@pytest.mark.parametrize(("fault", "options", "expected"), [
-    (Fault("non_json"), {}, "invalid JSON (not JSON at all"),
-    (Fault("non_json", envelope="html"), {}, "HTML page"),
-    (Fault("malformed_json"), {}, "invalid JSON (malformed or cut off)"),
-    (Fault("empty_data"), {}, "contains no images"),
-    (Fault("missing_fields"), {"n": 2}, "neither b64_json nor url"),
-    (Fault("corrupt_b64"), {}, "not valid base64"),
-    (Fault("corrupt_b64"), {"model": "meshapi/data-uri-preview"}, "not valid base64"),
-    (Fault("not_image"), {}, "is not an image"),
-    (Fault("truncated_image"), {}, "truncated"),
-    (Fault("huge_image"), {}, "too large to open safely"),
-], ids=["non_json", "html_200", "malformed_json", "empty_data", "missing_fields", "corrupt_b64",
-        "corrupt_data_uri", "not_image", "truncated_image", "huge_image"])
+
+@pytest.mark.parametrize(
+    ("fault", "options", "expected"),
+    [
+        (Fault("non_json"), {}, "invalid JSON (not JSON at all"),
+        (Fault("non_json", envelope="html"), {}, "HTML page"),
+        (Fault("malformed_json"), {}, "invalid JSON (malformed or cut off)"),
+        (Fault("empty_data"), {}, "contains no images"),
+        (Fault("missing_fields"), {"n": 2}, "neither b64_json nor url"),
+        (Fault("corrupt_b64"), {}, "not valid base64"),
+        (Fault("corrupt_b64"), {"model": "meshapi/data-uri-preview"}, "not valid base64"),
+        (Fault("not_image"), {}, "is not an image"),
+        (Fault("truncated_image"), {}, "truncated"),
+        (Fault("huge_image"), {}, "too large to open safely"),
+    ],
+    ids=[
+        "non_json",
+        "html_200",
+        "malformed_json",
+        "empty_data",
+        "missing_fields",
+        "corrupt_b64",
+        "corrupt_data_uri",
+        "not_image",
+        "truncated_image",
+        "huge_image",
+    ],
+)
 def test_unusable_200(server: Any, fault: Fault, options: dict[str, Any], expected: str) -> None:
     with rss_peak() as rss:
-        out = attempt(server, f"200 with {fault.kind}{' ' + fault.envelope if fault.envelope else ''}"
-                      f"{' via ' + options['model'] if 'model' in options else ''}", [fault], **options)
+        out = attempt(
+            server,
+            f"200 with {fault.kind}{' ' + fault.envelope if fault.envelope else ''}"
+            f"{' via ' + options['model'] if 'model' in options else ''}",
+            [fault],
+            **options,
+        )
     err = out.error
     assert isinstance(err, ResponseError), out
     assert expected in err.message, err.message
@@ -167,8 +195,14 @@ def test_unusable_200(server: Any, fault: Fault, options: dict[str, Any], expect
 
 
 def test_one_bad_image_of_two_keeps_the_other(server: Any) -> None:
-    out = attempt(server, "n=2, image 1 of 2 is not an image", [
-        Fault("not_image", path="/v1/files", times=1)], n=2, model=URL_MODEL, response_format="url")
+    out = attempt(
+        server,
+        "n=2, image 1 of 2 is not an image",
+        [Fault("not_image", path="/v1/files", times=1)],
+        n=2,
+        model=URL_MODEL,
+        response_format="url",
+    )
     assert out.error is None
     result = out.result
     assert len(result) == 1 and len(result.errors) == 1
@@ -183,23 +217,25 @@ def test_one_corrupt_b64_item_of_two_keeps_the_other() -> None:
     """The server corrupts every item of a response, so this one case uses a MockTransport."""
     import base64
 
-    from reliability_helpers import tagged_png
-
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         good = base64.b64encode(tagged_png("two items")).decode()
-        return httpx.Response(200, headers={"x-request-id": "req_pair"}, json={
-            "created": 1, "data": [{"b64_json": good}, {"b64_json": "!!not-base64@@"}]})
+        return httpx.Response(
+            200,
+            headers={"x-request-id": "req_pair"},
+            json={"created": 1, "data": [{"b64_json": good}, {"b64_json": "!!not-base64@@"}]},
+        )
 
     engine().set_transport(httpx.MockTransport(handler))
     _config.configure(base_url="https://api.example.test")
     _config.session().set_api_key("rsk_mock_0123456789abcdef")
     started = time.perf_counter()
     result = mesh_magic.generate("two items", n=2, size="64x64")
-    REPORT.fault("n=2, b64 item 2 is corrupt", "1 image + 1 item error", len(seen),
-                 time.perf_counter() - started)
+    REPORT.fault(
+        "n=2, b64 item 2 is corrupt", "1 image + 1 item error", len(seen), time.perf_counter() - started
+    )
     assert len(result) == 1 and len(result.errors) == 1 and len(seen) == 1
     assert result[0].index == 0 and result[0].request_id == "req_pair"
     err = result.errors[0].error
@@ -209,9 +245,15 @@ def test_one_corrupt_b64_item_of_two_keeps_the_other() -> None:
 
 # --- image URLs -----------------------------------------------------------------------
 
+
 def test_image_url_404(server: Any) -> None:
-    out = attempt(server, "image URL answers 404", [Fault("status", status=404, path="/v1/files")],
-                  model=URL_MODEL, response_format="url")
+    out = attempt(
+        server,
+        "image URL answers 404",
+        [Fault("status", status=404, path="/v1/files")],
+        model=URL_MODEL,
+        response_format="url",
+    )
     assert isinstance(out.error, ResponseError)
     assert "image URL answered HTTP 404" in out.error.message
     assert (out.error.request_id or "").startswith("req_"), "points at the paid generation"
@@ -219,16 +261,27 @@ def test_image_url_404(server: Any) -> None:
 
 
 def test_image_url_returns_html(server: Any) -> None:
-    out = attempt(server, "image URL answers an HTML page", [Fault("non_json", path="/v1/files")],
-                  model=URL_MODEL, response_format="url")
+    out = attempt(
+        server,
+        "image URL answers an HTML page",
+        [Fault("non_json", path="/v1/files")],
+        model=URL_MODEL,
+        response_format="url",
+    )
     assert isinstance(out.error, ResponseError)
     assert "not an image (got an HTML page)" in out.error.message
 
 
 def test_image_url_times_out_and_the_other_image_survives(server: Any) -> None:
-    out = attempt(server, "image URL hangs (timeout 1 s), n=2", [
-        Fault("latency", delay=5, path="/v1/files", times=1)],
-        model=URL_MODEL, response_format="url", n=2, timeout=1)
+    out = attempt(
+        server,
+        "image URL hangs (timeout 1 s), n=2",
+        [Fault("latency", delay=5, path="/v1/files", times=1)],
+        model=URL_MODEL,
+        response_format="url",
+        n=2,
+        timeout=1,
+    )
     assert out.error is None, out.error
     assert len(out.result) == 1 and len(out.result.errors) == 1
     err = out.result.errors[0].error
@@ -238,8 +291,13 @@ def test_image_url_times_out_and_the_other_image_survives(server: Any) -> None:
 
 
 def test_image_url_redirect_is_followed_without_the_key(server: Any) -> None:
-    out = attempt(server, "image URL redirects (302)", [Fault("redirect", path="/v1/files")],
-                  model=URL_MODEL, response_format="url")
+    out = attempt(
+        server,
+        "image URL redirects (302)",
+        [Fault("redirect", path="/v1/files")],
+        model=URL_MODEL,
+        response_format="url",
+    )
     assert out.error is None and len(out.result) == 1
     paths = [r.path.split("/")[1:3] for r in out.downloads]
     assert paths == [["v1", "files"], ["cdn", out.downloads[1].path.split("/")[2]]]
@@ -250,13 +308,19 @@ def test_image_url_redirect_is_followed_without_the_key(server: Any) -> None:
 
 
 def test_image_url_huge_body_is_refused(server: Any) -> None:
-    out = attempt(server, "image URL streams 80 MiB", [
-        Fault("huge_body", path="/v1/files", size_mb=80)], model=URL_MODEL, response_format="url")
+    out = attempt(
+        server,
+        "image URL streams 80 MiB",
+        [Fault("huge_body", path="/v1/files", size_mb=80)],
+        model=URL_MODEL,
+        response_format="url",
+    )
     assert isinstance(out.error, ResponseError)
     assert "limit" in out.error.message
 
 
 # --- huge bodies and bombs: refused with bounded memory --------------------------------
+
 
 def test_huge_body_refused_with_bounded_memory(server: Any) -> None:
     size = 200 * 1024 * 1024
@@ -276,8 +340,13 @@ def test_huge_body_refused_with_bounded_memory(server: Any) -> None:
 
 def test_decompression_bomb_url_refused(server: Any) -> None:
     with rss_peak() as rss:
-        out = attempt(server, "image URL is a 40000x40000 PNG bomb", [
-            Fault("huge_image", path="/v1/files")], model=URL_MODEL, response_format="url")
+        out = attempt(
+            server,
+            "image URL is a 40000x40000 PNG bomb",
+            [Fault("huge_image", path="/v1/files")],
+            model=URL_MODEL,
+            response_format="url",
+        )
     assert isinstance(out.error, ResponseError)
     assert "too large to open safely" in out.error.message
     assert rss["delta"] < 64 * 1024 * 1024
@@ -285,16 +354,15 @@ def test_decompression_bomb_url_refused(server: Any) -> None:
 
 # --- slowness -------------------------------------------------------------------------
 
+
 def test_slow_headers_within_timeout(server: Any) -> None:
-    out = attempt(server, "headers after 0.4 s (timeout 3 s)", [Fault("latency", delay=0.4)],
-                  timeout=3)
+    out = attempt(server, "headers after 0.4 s (timeout 3 s)", [Fault("latency", delay=0.4)], timeout=3)
     assert out.error is None and len(out.result) == 1
     assert 0.4 <= out.seconds < 2.5
 
 
 def test_slow_headers_beyond_timeout(server: Any) -> None:
-    out = attempt(server, "headers after 5 s (timeout 0.5 s)", [Fault("latency", delay=5)],
-                  timeout=0.5)
+    out = attempt(server, "headers after 5 s (timeout 0.5 s)", [Fault("latency", delay=5)], timeout=0.5)
     assert isinstance(out.error, APITimeoutError)
     assert "0.5 s" in out.error.message and "--timeout" in out.error.hint
     assert len(out.generations) == 1, "a timed-out request may be billed: not retried"
@@ -302,15 +370,17 @@ def test_slow_headers_beyond_timeout(server: Any) -> None:
 
 
 def test_slow_body_within_timeout(server: Any) -> None:
-    out = attempt(server, "body trickles over 0.4 s (timeout 3 s)", [Fault("slow_body", delay=0.4)],
-                  timeout=3)
+    out = attempt(
+        server, "body trickles over 0.4 s (timeout 3 s)", [Fault("slow_body", delay=0.4)], timeout=3
+    )
     assert out.error is None and len(out.result) == 1
     assert 0.4 <= out.seconds < 2.5
 
 
 def test_slow_body_beyond_timeout(server: Any) -> None:
-    out = attempt(server, "body trickles over 5 s (timeout 0.6 s)", [Fault("slow_body", delay=5)],
-                  timeout=0.6)
+    out = attempt(
+        server, "body trickles over 5 s (timeout 0.6 s)", [Fault("slow_body", delay=5)], timeout=0.6
+    )
     assert isinstance(out.error, APITimeoutError)
     assert len(out.generations) == 1
     assert 0.55 < out.seconds < 1.6
@@ -326,9 +396,7 @@ def test_connection_reset_mid_body(server: Any) -> None:
 
 
 def test_connect_error_is_retried_then_reported(server: Any) -> None:
-    with socket.socket() as sock:  # a loopback port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     attempts: list[str] = []
 
     class Counting(httpx.AsyncHTTPTransport):
@@ -351,6 +419,7 @@ def test_connect_error_is_retried_then_reported(server: Any) -> None:
 
 # --- retries and Retry-After ----------------------------------------------------------
 
+
 def test_retry_after_seconds(server: Any) -> None:
     out = attempt(server, "429 with Retry-After: 0.3", [Fault("status", status=429, retry_after="0.3")])
     assert out.error is None and len(out.result) == 1
@@ -362,8 +431,9 @@ def test_retry_after_http_date(server: Any) -> None:
     when = time.time() + 1.5
     header = email.utils.formatdate(when, usegmt=True)  # whole seconds: waits 0.5-1.5 s
     expected = email.utils.parsedate_to_datetime(header).timestamp() - time.time()
-    out = attempt(server, "429 with Retry-After as an HTTP date",
-                  [Fault("status", status=429, retry_after=header)])
+    out = attempt(
+        server, "429 with Retry-After as an HTTP date", [Fault("status", status=429, retry_after=header)]
+    )
     assert out.error is None and len(out.result) == 1
     assert len(out.generations) == 2
     assert expected - 0.05 <= out.seconds < expected + 1.5
@@ -380,13 +450,14 @@ def test_retry_after_on_503_is_honoured(server: Any) -> None:
 def test_retry_after_beyond_budget_fails_fast(server: Any, how: str) -> None:
     wait = 3600
     header = str(wait) if how == "seconds" else email.utils.formatdate(time.time() + wait, usegmt=True)
-    out = attempt(server, f"429 with Retry-After {wait} s ({how})",
-                  [Fault("status", status=429, retry_after=header)])
+    out = attempt(
+        server, f"429 with Retry-After {wait} s ({how})", [Fault("status", status=429, retry_after=header)]
+    )
     err = out.error
     assert isinstance(err, RateLimitError)
     assert err.retry_after == pytest.approx(wait, abs=2) and err.retry_after > MAX_RETRY_WAIT
-    assert "asks to wait 3600 s" in err.message or "asks to wait 3599 s" in err.message
-    assert "retry after 3" in err.hint
+    assert "try again in 3600 s" in err.message or "try again in 3599 s" in err.message
+    assert "max_retry_wait" in err.hint
     assert len(out.generations) == 1
     assert out.seconds < 1.0, "must not block the cell for an hour"
 
@@ -401,8 +472,9 @@ def test_503_retry_after_beyond_budget_fails_fast(server: Any) -> None:
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
 def test_retries_exhausted(server: Any, status: int) -> None:
     _bind(server, max_retries=2)
-    out = attempt(server, f"HTTP {status} forever (max_retries=2)",
-                  [Fault("status", status=status, times=-1)])
+    out = attempt(
+        server, f"HTTP {status} forever (max_retries=2)", [Fault("status", status=status, times=-1)]
+    )
     assert type(out.error) is HINTS[status][0]
     assert len(out.generations) == 3, "max_retries + 1 requests, then the error"
     # Backoff (patched to 10-20 ms, 20-40 ms) was waited between the attempts.
@@ -417,17 +489,28 @@ def test_transient_error_then_success(server: Any) -> None:
 
 # --- streams --------------------------------------------------------------------------
 
+
 def test_stream_error_event(server: Any) -> None:
-    out = attempt(server, "stream sends an error event", [Fault("stream_error")], stream=True,
-                  model="openai/dall-e-3")
+    out = attempt(
+        server, "stream sends an error event", [Fault("stream_error")], stream=True, model="openai/dall-e-3"
+    )
     assert isinstance(out.error, ServerError)
     assert "The stream failed" in out.error.message
     assert len(out.generations) == 1
 
 
 def test_stream_breaks(server: Any) -> None:
-    out = attempt(server, "stream ends early", [Fault("stream_break")], stream=True,
-                  model="openai/dall-e-3")
+    out = attempt(server, "stream ends early", [Fault("stream_break")], stream=True, model="openai/dall-e-3")
     assert isinstance(out.error, ResponseError)
     assert "ended before the image arrived" in out.error.message
     assert len(out.generations) == 1
+
+
+@pytest.mark.parametrize(("retries", "phrase"), [(0, "not retried"), (1, "retried already")])
+def test_gateway_hint_says_whether_it_was_retried(server: Any, retries: int, phrase: str) -> None:
+    server.add_fault(Fault(kind="status", status=503, times=-1))
+    _config.configure(max_retries=retries)
+    with pytest.raises(mesh_magic.ServerError) as caught:
+        mesh_magic.generate("a gate", size="128x128")
+    assert phrase in caught.value.hint
+    assert len(generations(server)) == retries + 1

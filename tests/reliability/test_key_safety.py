@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability_helpers import REPORT, SENTINEL_KEY, scan_tree, tagged_png
 
 import mesh_magic
 from mesh_magic.core import config as _config
@@ -29,6 +28,10 @@ from mesh_magic.core.errors import InvalidOptionError, MeshImageError, ResponseE
 from mesh_magic.core.keys import ApiKey
 from mesh_magic.render.tables import ConfigTable
 from mesh_magic.server import Fault
+from tests.reliability.report import REPORT
+from tests.support.images import tagged_png
+from tests.support.mock_api import MOCK_KEY, sse, use_mock
+from tests.support.sentinel import SENTINEL_KEY
 
 pytestmark = pytest.mark.usefixtures("cheap_images", "fast_backoff")
 
@@ -37,8 +40,13 @@ API_PATHS = ("/v1/images/generations", "/v1/models")
 
 def _error_texts(err: BaseException) -> list[str]:
     """Every way an error can be shown, logged or stored."""
-    texts = [str(err), repr(err), "".join(traceback.format_exception(err)),
-             json.dumps(vars(err), default=repr), pickle.dumps(err).decode("latin-1")]
+    texts = [
+        str(err),
+        repr(err),
+        "".join(traceback.format_exception(err)),
+        json.dumps(vars(err), default=repr),
+        pickle.dumps(err).decode("latin-1"),
+    ]
     render = getattr(err, "_render_traceback_", None)
     if render is not None:
         texts.append("\n".join(render()))
@@ -50,9 +58,13 @@ def _check(where: str, *blobs: Any) -> None:
     assert found == 0, f"the key leaked into {where}"
 
 
-def test_key_never_shown_logged_or_saved(sentinel_server: Any, shell: Any, tmp_path: Path,
-                                         caplog: pytest.LogCaptureFixture,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_key_never_shown_logged_or_saved(
+    sentinel_server: Any,
+    shell: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     server = sentinel_server
     _config.session().set_api_key(SENTINEL_KEY)  # the shell fixture re-installed the session
     _config.configure(base_url=server.base_url, max_retries=1)
@@ -74,8 +86,9 @@ def test_key_never_shown_logged_or_saved(sentinel_server: Any, shell: Any, tmp_p
         mesh_magic.generate("a data uri", size="64x64", model="meshapi/data-uri-preview"),
     ]
     server.add_fault(Fault("redirect", path="/v1/files"))
-    results.append(mesh_magic.generate("a redirect", size="64x64", model="google/imagen-4",
-                                       response_format="url"))
+    results.append(
+        mesh_magic.generate("a redirect", size="64x64", model="google/imagen-4", response_format="url")
+    )
     # Failures, several of them echoing the key back in their bodies.
     faults = [
         Fault("status", status=401, message=echo),
@@ -93,8 +106,12 @@ def test_key_never_shown_logged_or_saved(sentinel_server: Any, shell: Any, tmp_p
         reset()
         server.add_fault(fault)
         try:
-            mesh_magic.generate(f"fails with {fault.kind} {fault.status or ''}", size="64x64",
-                                stream=fault.kind.startswith("stream"), timeout=1)
+            mesh_magic.generate(
+                f"fails with {fault.kind} {fault.status or ''}",
+                size="64x64",
+                stream=fault.kind.startswith("stream"),
+                timeout=1,
+            )
         except MeshImageError as exc:
             errors.append(exc)
     reset()
@@ -114,16 +131,29 @@ def test_key_never_shown_logged_or_saved(sentinel_server: Any, shell: Any, tmp_p
 
     assert len(errors) == len(faults) + 2, [str(e) for e in errors]
     for err in errors:
-        _check(f"error {type(err).__name__}", *_error_texts(err),
-               json.dumps(getattr(err, "field_errors", None)))
+        _check(
+            f"error {type(err).__name__}", *_error_texts(err), json.dumps(getattr(err, "field_errors", None))
+        )
     for result in results:
         bundle = result._repr_mimebundle_()
-        _check("result display", repr(result), json.dumps(bundle, default=repr),
-               *(json.dumps(im.metadata(), default=str) for im in result), *(repr(im) for im in result))
+        _check(
+            "result display",
+            repr(result),
+            json.dumps(bundle, default=repr),
+            *(json.dumps(im.metadata(), default=str) for im in result),
+            *(repr(im) for im in result),
+        )
     settings = resolve()
-    _check("settings and config reprs", repr(settings), str(settings.api_key), repr(_config.session()),
-           repr(ConfigTable(settings)), ConfigTable(settings)._repr_html_(),
-           repr(server), json.dumps(dict(settings.sources)))
+    _check(
+        "settings and config reprs",
+        repr(settings),
+        str(settings.api_key),
+        repr(_config.session()),
+        repr(ConfigTable(settings)),
+        ConfigTable(settings)._repr_html_(),
+        repr(server),
+        json.dumps(dict(settings.sources)),
+    )
     out, err_out = capsys.readouterr()
     _check("captured stdout/stderr", out, err_out)
     records = caplog.records
@@ -131,8 +161,8 @@ def test_key_never_shown_logged_or_saved(sentinel_server: Any, shell: Any, tmp_p
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     for record in records:
         _check(f"log record {record.name}", formatter.format(record), repr(record.args))
-    scan_tree(tmp_path, "files under tmp")  # the store (images, sidecars, cache) and --save
-    assert REPORT.key_places == [], REPORT.key_places
+    REPORT.scan_tree(tmp_path, "files under tmp")  # the store (images, sidecars, cache) and --save
+    assert REPORT.keys.places == [], REPORT.keys.places
     # Requests: the key goes to the API paths only, never to the image host.
     reset()
     to_api = [r for r in requests if r.path in API_PATHS]
@@ -140,8 +170,7 @@ def test_key_never_shown_logged_or_saved(sentinel_server: Any, shell: Any, tmp_p
     assert to_api and elsewhere
     assert all(r.headers.get("authorization") == f"Bearer {SENTINEL_KEY}" for r in to_api)
     for request in elsewhere:
-        _check(f"request to {request.headers.get('host')}{request.path}",
-               json.dumps(request.to_dict()))
+        _check(f"request to {request.headers.get('host')}{request.path}", json.dumps(request.to_dict()))
 
 
 NOTEBOOK_CELLS = [
@@ -158,33 +187,51 @@ NOTEBOOK_CELLS = [
 ]
 
 
-def test_executed_notebook_has_no_key(sentinel_server: Any, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_executed_notebook_has_no_key(
+    sentinel_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import nbclient
     import nbformat
 
     server = sentinel_server
     echo = f"bad key {SENTINEL_KEY}"
     server.add_fault(Fault("status", status=401, model="openai/dall-e-3", message=echo))
-    server.add_fault(Fault("status", status=422, envelope="fastapi_list",
-                           model="black-forest-labs/flux-schnell", message=echo))
+    server.add_fault(
+        Fault(
+            "status",
+            status=422,
+            envelope="fastapi_list",
+            model="black-forest-labs/flux-schnell",
+            message=echo,
+        )
+    )
     monkeypatch.setenv("MESHAPI_API_KEY", SENTINEL_KEY)
     monkeypatch.setenv("MESHAPI_BASE_URL", server.base_url)
     monkeypatch.setenv("MESHIMG_STORE_DIR", str(tmp_path / "nb-store"))
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in NOTEBOOK_CELLS]
-    nbclient.NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        nb,
+        timeout=60,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     path = tmp_path / "executed.ipynb"
     nbformat.write(nb, path)
     text = path.read_bytes()
     _check("the executed notebook (.ipynb JSON)", text)
-    scan_tree(tmp_path / "nb-store", "the notebook's store")
+    REPORT.scan_tree(tmp_path / "nb-store", "the notebook's store")
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
     errors = {o["ename"] for o in outputs if o["output_type"] == "error"}
     assert errors == {"AuthenticationError", "InvalidRequestError"}, errors
-    images = [o for o in outputs if "image/png" in o.get("data", {}) or "image/jpeg" in o.get("data", {})
-              or "<img" in o.get("data", {}).get("text/html", "")]
+    images = [
+        o
+        for o in outputs
+        if "image/png" in o.get("data", {})
+        or "image/jpeg" in o.get("data", {})
+        or "<img" in o.get("data", {}).get("text/html", "")
+    ]
     assert len(images) >= 2, "the notebook really generated images"
     assert b"rsk_" in text, "the masked key is shown (and only masked)"
     assert any(r.headers.get("authorization") == f"Bearer {SENTINEL_KEY}" for r in server.requests)
@@ -192,13 +239,15 @@ def test_executed_notebook_has_no_key(sentinel_server: Any, tmp_path: Path,
 
 # --- transport rules: http refusal, redirects, image hosts ---------------------------
 
+
 def _png_body() -> dict[str, Any]:
-    return {"created": int(time.time()),
-            "data": [{"b64_json": base64.b64encode(tagged_png("mock")).decode()}]}
+    return {
+        "created": int(time.time()),
+        "data": [{"b64_json": base64.b64encode(tagged_png("mock")).decode()}],
+    }
 
 
-def test_plain_http_to_a_remote_host_is_refused_before_connecting(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_http_to_a_remote_host_is_refused_before_connecting(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -248,12 +297,14 @@ def test_redirect_from_the_api_to_another_host_carries_no_key() -> None:
         _check("redirect error", *_error_texts(err))
     assert other == [], "the other host saw nothing"
     assert len(api) == 2, "a redirect is not retried"
-    REPORT.fault("API answers 307 to another host", "ResponseError, other host saw nothing",
-                 len(api) + len(other), 0.0)
+    REPORT.fault(
+        "API answers 307 to another host", "ResponseError, other host saw nothing", len(api) + len(other), 0.0
+    )
 
 
-@pytest.mark.parametrize("image_url", ["https://api.example.test/v1/files/a.png",
-                                       "https://cdn.example.test/a.png"])
+@pytest.mark.parametrize(
+    "image_url", ["https://api.example.test/v1/files/a.png", "https://cdn.example.test/a.png"]
+)
 def test_image_urls_get_no_key(image_url: str) -> None:
     seen: list[httpx.Request] = []
 
@@ -274,6 +325,7 @@ def test_image_urls_get_no_key(image_url: str) -> None:
 
 
 # --- a key typed into a cell -----------------------------------------------------------
+
 
 def test_key_typed_in_a_cell_warns(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.warns(UserWarning, match="notebook source") as caught:
@@ -300,3 +352,16 @@ def test_key_holder_masks_and_refuses_pickling() -> None:
     _check("Settings repr", repr(settings), str(settings))
     with pytest.raises(TypeError):
         pickle.dumps(settings)
+
+
+def test_stream_error_code_never_carries_the_key() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = sse({"error": {"code": f"echo:{MOCK_KEY}", "message": "upstream said no"}})
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    use_mock(handler)
+    with pytest.raises(mesh_magic.MeshImageError) as caught:
+        mesh_magic.generate("echo", stream=True)
+    err = caught.value
+    shown = f"{err} {err.code} {err.message} {err._render_traceback_()}"
+    assert MOCK_KEY not in shown and "upstream said no" in shown

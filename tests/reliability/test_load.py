@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import REPORT, png_prompt, rss_peak
 
 import mesh_magic
 from mesh_magic.core import config as _config
 from mesh_magic.core.errors import MeshImageError, ResponseError, ServerError
 from mesh_magic.server import Fault
+from tests.reliability.report import REPORT, rss_peak
+from tests.support.images import png_prompt
 
 PROMPTS = 200
 RSS_BOUND = 96 * 1024 * 1024  # RSS growth allowed for 200 small images + bookkeeping
@@ -76,10 +77,17 @@ def test_200_requests_with_random_faults(server: Any) -> None:
     retried = sum(c - 1 for c in sent_prompts.values())
 
     REPORT.load.update(
-        prompts=PROMPTS, requests=len(generations), retried_requests=retried, items_ok=ok,
-        items_failed=dict(failed), items_lost=len(lost), duplicates=duplicates,
-        seconds=round(seconds, 2), peak_rss_delta_mib=round(rss["delta"] / 2**20, 1),
-        rss_bound_mib=RSS_BOUND // 2**20, faults="429 (Retry-After 0.05 s) p=.08, 503 p=.05, "
+        prompts=PROMPTS,
+        requests=len(generations),
+        retried_requests=retried,
+        items_ok=ok,
+        items_failed=dict(failed),
+        items_lost=len(lost),
+        duplicates=duplicates,
+        seconds=round(seconds, 2),
+        peak_rss_delta_mib=round(rss["delta"] / 2**20, 1),
+        rss_bound_mib=RSS_BOUND // 2**20,
+        faults="429 (Retry-After 0.05 s) p=.08, 503 p=.05, "
         "500 p=.03, corrupt_b64 p=.03, latency 0.15 s p=.05 (seeded)",
     )
     REPORT.used = True

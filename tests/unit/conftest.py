@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from unit_helpers import API_BASE, UNIT_KEY, make_image
 
 from mesh_magic.core.config import resolve
 from mesh_magic.core.settings import Settings
+from tests.support.images import make_image
+from tests.support.mock_api import API_BASE, MOCK_KEY
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def settings() -> Callable[..., Settings]:
     """Build Settings for a remote API with a key (overrides as keyword arguments)."""
 
     def build(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"base_url": API_BASE, "api_key": UNIT_KEY, "max_retries": 3}
+        values: dict[str, Any] = {"base_url": API_BASE, "api_key": MOCK_KEY, "max_retries": 3}
         values.update(overrides)
         return resolve(values)
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from unit_helpers import API_BASE, json_response
 
 from mesh_magic.core import catalog as _catalog
 from mesh_magic.core.catalog import (
@@ -22,6 +21,7 @@ from mesh_magic.core.catalog import (
 from mesh_magic.core.engine.loop import engine
 from mesh_magic.core.errors import AuthenticationError
 from mesh_magic.core.settings import Settings
+from tests.support.mock_api import API_BASE, json_response
 
 # -- price_per_image -------------------------------------------------------------------------
 

@@ -56,8 +56,12 @@ def test_environment_layer(name: str, env_name: str, env_value: str, expected: s
 @pytest.mark.parametrize(
     ("name", "env", "session_value", "call_value"),
     [
-        ("base_url", {"MESHAPI_BASE_URL": "https://env.example.com"},
-         "https://session.example.com", "https://call.example.com"),
+        (
+            "base_url",
+            {"MESHAPI_BASE_URL": "https://env.example.com"},
+            "https://session.example.com",
+            "https://call.example.com",
+        ),
         ("cache", {"MESHIMG_CACHE": "on"}, "replay", "off"),
         ("store_dir", {"MESHIMG_STORE_DIR": "/tmp/env"}, "/tmp/session", "/tmp/call"),
     ],
@@ -311,9 +315,16 @@ def test_resolve_rejects_bad_values(overrides: dict[str, object], match: str) ->
 
 def test_string_values_are_coerced() -> None:
     settings = resolve(
-        {"n": "3", "stream": "yes", "quality": "HIGH", "timeout": "2.5", "cache": "On",
-         "store_dir": "~/mesh-store"},
-        config=MeshImg(), environ={},
+        {
+            "n": "3",
+            "stream": "yes",
+            "quality": "HIGH",
+            "timeout": "2.5",
+            "cache": "On",
+            "store_dir": "~/mesh-store",
+        },
+        config=MeshImg(),
+        environ={},
     )
     assert settings.n == 3
     assert settings.stream is True

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from unit_helpers import API_BASE
 
 from mesh_magic.core.engine import loop as _loop
 from mesh_magic.core.engine.loop import Engine, engine
 from mesh_magic.core.http.client import MeshClient
 from mesh_magic.core.settings import Settings
+from tests.support.mock_api import API_BASE
 
 
 def shut_down(created: Engine) -> None:

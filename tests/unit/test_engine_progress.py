@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 import pytest
-from unit_helpers import make_image
 
 from mesh_magic.core.engine.limit import AdaptiveLimit
 from mesh_magic.core.engine.progress import STATUSES, CallProgress, ItemProgress, add_usage, partial_image
@@ -14,6 +13,7 @@ from mesh_magic.core.errors import RateLimitError, ResponseError, ServerError
 from mesh_magic.core.http.client import Generation
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.results import GeneratedImage
+from tests.support.images import make_image
 
 
 def requests() -> list[ImageRequest]:

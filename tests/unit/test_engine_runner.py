@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from unit_helpers import b64, generation_body, json_response, make_image
 
 from mesh_magic.core.engine.loop import engine
 from mesh_magic.core.engine.progress import CallProgress
@@ -22,6 +21,8 @@ from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.results import ImageResult
 from mesh_magic.core.settings import Settings
 from mesh_magic.core.store import Store
+from tests.support.images import b64, make_image
+from tests.support.mock_api import generation_body, json_response
 
 Handler = Callable[[dict[str, Any]], Any]
 

@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-from error_statuses import STATUSES
 
 from mesh_magic.core.errors import (
     APIConnectionError,
@@ -29,10 +28,13 @@ from mesh_magic.core.errors import (
 )
 from mesh_magic.core.http import outcomes as _outcomes
 from mesh_magic.core.http.outcomes import error_from_response, parse_retry_after
+from tests.support.error_statuses import STATUSES
 
-HTML_PAGE = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-             b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-             b"</body>\r\n</html>\r\n")
+HTML_PAGE = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
 
 
 def headers(**values: str) -> httpx.Headers:
@@ -42,10 +44,12 @@ def headers(**values: str) -> httpx.Headers:
 @pytest.mark.parametrize("status", sorted(STATUSES))
 def test_mesh_envelope(status: int) -> None:
     cls, hint = STATUSES[status]
-    body = json.dumps({
-        "error": {"code": f"code_{status}", "message": f"Message for {status}"},
-        "request_id": "req_from_body",
-    }).encode()
+    body = json.dumps(
+        {
+            "error": {"code": f"code_{status}", "message": f"Message for {status}"},
+            "request_id": "req_from_body",
+        }
+    ).encode()
     err = error_from_response(status, headers(x_request_id="req_from_header"), body)
     assert type(err) is cls
     assert err.status == status
@@ -62,8 +66,9 @@ def test_mesh_envelope(status: int) -> None:
 @pytest.mark.parametrize("status", sorted(STATUSES))
 def test_fastapi_detail_string(status: int) -> None:
     cls, hint = STATUSES[status]
-    err = error_from_response(status, headers(x_request_id="req_h1"),
-                              json.dumps({"detail": "Something specific"}).encode())
+    err = error_from_response(
+        status, headers(x_request_id="req_h1"), json.dumps({"detail": "Something specific"}).encode()
+    )
     assert type(err) is cls
     assert (err.status, err.code, err.request_id) == (status, None, "req_h1")
     assert err.message == "Something specific"
@@ -78,8 +83,7 @@ def test_fastapi_detail_list(status: int) -> None:
         {"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"},
         "not a dict",
     ]
-    err = error_from_response(status, headers(x_request_id="req_h2"),
-                              json.dumps({"detail": detail}).encode())
+    err = error_from_response(status, headers(x_request_id="req_h2"), json.dumps({"detail": detail}).encode())
     assert type(err) is cls
     assert err.request_id == "req_h2"
     assert "n: Input should be less than or equal to 10" in err.message
@@ -119,8 +123,13 @@ def test_empty_and_plain_bodies(status: int) -> None:
 def test_error_envelope_with_string_error_and_field_details() -> None:
     err = error_from_response(400, headers(), json.dumps({"error": "bad thing"}).encode())
     assert isinstance(err, InvalidRequestError) and err.message == "bad thing"
-    body = {"error": {"code": "validation_error", "message": "invalid",
-                      "details": [{"loc": ["body", "size"], "msg": "bad size"}]}}
+    body = {
+        "error": {
+            "code": "validation_error",
+            "message": "invalid",
+            "details": [{"loc": ["body", "size"], "msg": "bad size"}],
+        }
+    }
     err = error_from_response(422, headers(), json.dumps(body).encode())
     assert isinstance(err, InvalidRequestError)
     assert err.field_errors == [{"field": "size", "message": "bad size"}]
@@ -149,8 +158,9 @@ def test_retry_after_http_date() -> None:
 
 
 def test_retry_after_from_body_when_no_header() -> None:
-    body = json.dumps({"error": {"code": "rate_limit_exceeded", "message": "slow down",
-                                 "retry_after_seconds": 12}}).encode()
+    body = json.dumps(
+        {"error": {"code": "rate_limit_exceeded", "message": "slow down", "retry_after_seconds": 12}}
+    ).encode()
     err = error_from_response(429, headers(), body)
     assert isinstance(err, RateLimitError) and err.retry_after == 12.0
     # The header wins over the body.
@@ -183,8 +193,7 @@ def test_parse_retry_after_date_in_the_past_is_zero() -> None:
 
 def test_echoed_key_is_redacted() -> None:
     key = "rsk_secret_key_abcdef123456"
-    body = json.dumps({"error": {"code": "invalid_api_key",
-                                 "message": f"Key {key} is not valid"}}).encode()
+    body = json.dumps({"error": {"code": "invalid_api_key", "message": f"Key {key} is not valid"}}).encode()
     err = error_from_response(401, headers(), body, redact=(key,))
     assert key not in err.message
     assert key not in str(err)
@@ -212,10 +221,21 @@ def test_render_traceback_is_short_and_has_the_hint(status: int) -> None:
 
 
 def test_hierarchy() -> None:
-    for cls in (AuthenticationError, InsufficientBalanceError, PermissionDeniedError,
-                ModelNotFoundError, InvalidRequestError, RateLimitError, ServerError,
-                UnsupportedModelError, APIConnectionError, APITimeoutError, ResponseError,
-                CacheMissError, InvalidOptionError):
+    for cls in (
+        AuthenticationError,
+        InsufficientBalanceError,
+        PermissionDeniedError,
+        ModelNotFoundError,
+        InvalidRequestError,
+        RateLimitError,
+        ServerError,
+        UnsupportedModelError,
+        APIConnectionError,
+        APITimeoutError,
+        ResponseError,
+        CacheMissError,
+        InvalidOptionError,
+    ):
         assert issubclass(cls, MeshImageError)
     assert issubclass(APITimeoutError, APIConnectionError)
     assert issubclass(InvalidOptionError, ValueError)
@@ -225,12 +245,18 @@ def test_hierarchy() -> None:
 
 def test_errors_survive_pickling() -> None:
     err = error_from_response(
-        429, headers(retry_after="4", x_request_id="req_p"),
-        json.dumps({"error": {"code": "rate_limit_exceeded", "message": "slow"}}).encode())
+        429,
+        headers(retry_after="4", x_request_id="req_p"),
+        json.dumps({"error": {"code": "rate_limit_exceeded", "message": "slow"}}).encode(),
+    )
     clone = pickle.loads(pickle.dumps(err))
     assert type(clone) is RateLimitError
     assert (clone.status, clone.code, clone.request_id, clone.retry_after) == (
-        429, "rate_limit_exceeded", "req_p", 4.0)
+        429,
+        "rate_limit_exceeded",
+        "req_p",
+        4.0,
+    )
     assert str(clone) == str(err)
     assert clone.hint == err.hint
     field = pickle.loads(pickle.dumps(InvalidRequestError("m", field_errors=[{"field": "n"}])))

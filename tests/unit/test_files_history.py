@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from unit_helpers import make_image
 
 from mesh_magic.core import files as _files
 from mesh_magic.core.errors import InvalidOptionError
@@ -18,6 +17,7 @@ from mesh_magic.core.history import DEFAULT_HISTORY, HISTORY_MAX_PX, History, ho
 from mesh_magic.core.results import GeneratedImage
 from mesh_magic.core.settings import Settings
 from mesh_magic.core.store import Store
+from tests.support.images import make_image
 
 
 def image(

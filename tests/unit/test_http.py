@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from unit_helpers import API_BASE, UNIT_KEY, b64, generation_body, json_response, make_image
 
 import mesh_magic
 from mesh_magic.core.constants import BACKOFF_BASE, BACKOFF_CAP, MAX_RETRY_WAIT
@@ -32,6 +31,8 @@ from mesh_magic.core.http.factory import build_http_client
 from mesh_magic.core.http.retry import backoff_delay
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.settings import Settings
+from tests.support.images import b64, make_image
+from tests.support.mock_api import API_BASE, MOCK_KEY, generation_body, json_response
 
 T = TypeVar("T")
 Handler = Callable[[httpx.Request], Any]
@@ -99,23 +100,37 @@ def status(code: int, **headers: str) -> httpx.Response:
 
 
 def test_body_headers_and_result(settings: Callable[..., Settings], png: bytes) -> None:
-    harness = Harness(settings(), sequence(json_response(
-        generation_body(png, revised="a detailed fox"), headers={"x-request-id": "req_abc"})))
-    request = ImageRequest(prompt="a fox", model="m/x", n=1,
-                           fields={"size": "512x512", "quality": "high", "response_format": "b64_json",
-                                   "output_format": "png"},
-                           params={"seed": 42, "background": "transparent", "guidance_scale": 7.5},
-                           row=3)
+    harness = Harness(
+        settings(),
+        sequence(
+            json_response(generation_body(png, revised="a detailed fox"), headers={"x-request-id": "req_abc"})
+        ),
+    )
+    request = ImageRequest(
+        prompt="a fox",
+        model="m/x",
+        n=1,
+        fields={"size": "512x512", "quality": "high", "response_format": "b64_json", "output_format": "png"},
+        params={"seed": 42, "background": "transparent", "guidance_scale": 7.5},
+        row=3,
+    )
     generation = harness.generate(request)
     (sent,) = harness.requests
     assert sent.method == "POST"
     assert str(sent.url) == GEN_URL
     assert json.loads(sent.content) == {
-        "prompt": "a fox", "model": "m/x", "n": 1, "size": "512x512", "quality": "high",
-        "response_format": "b64_json", "output_format": "png", "seed": 42,
-        "background": "transparent", "guidance_scale": 7.5,
+        "prompt": "a fox",
+        "model": "m/x",
+        "n": 1,
+        "size": "512x512",
+        "quality": "high",
+        "response_format": "b64_json",
+        "output_format": "png",
+        "seed": 42,
+        "background": "transparent",
+        "guidance_scale": 7.5,
     }
-    assert sent.headers["authorization"] == f"Bearer {UNIT_KEY}"
+    assert sent.headers["authorization"] == f"Bearer {MOCK_KEY}"
     assert sent.headers["user-agent"].startswith("mesh-magic/")
     assert sent.headers["accept"] == "application/json"
     assert generation.request_id == "req_abc"
@@ -133,10 +148,15 @@ def test_body_headers_and_result(settings: Callable[..., Settings], png: bytes) 
 
 def test_stream_request_asks_for_event_stream(settings: Callable[..., Settings], png: bytes) -> None:
     final = {"object": "image.chunk", "status": "completed", **generation_body(png)}
-    stream = (b'data: {"object": "image.chunk", "status": "processing", "data": []}\n\n'
-              + f"data: {json.dumps(final)}\n\n".encode() + b"data: [DONE]\n\n")
-    harness = Harness(settings(), sequence(httpx.Response(
-        200, content=stream, headers={"content-type": "text/event-stream"})))
+    stream = (
+        b'data: {"object": "image.chunk", "status": "processing", "data": []}\n\n'
+        + f"data: {json.dumps(final)}\n\n".encode()
+        + b"data: [DONE]\n\n"
+    )
+    harness = Harness(
+        settings(),
+        sequence(httpx.Response(200, content=stream, headers={"content-type": "text/event-stream"})),
+    )
     generation = harness.generate(ImageRequest("a fox", "m/x", stream=True))
     assert harness.requests[0].headers["accept"] == "text/event-stream"
     assert json.loads(harness.requests[0].content)["stream"] is True
@@ -145,21 +165,27 @@ def test_stream_request_asks_for_event_stream(settings: Callable[..., Settings],
 
 
 def test_openai_style_stream(settings: Callable[..., Settings], png: bytes) -> None:
-    partial = {"type": "image_generation.partial_image", "b64_json": b64(png),
-               "partial_image_index": 0}
-    completed = {"type": "image_generation.completed", "b64_json": b64(png), "created": 5,
-                 "usage": {"total_tokens": 3}}
+    partial = {"type": "image_generation.partial_image", "b64_json": b64(png), "partial_image_index": 0}
+    completed = {
+        "type": "image_generation.completed",
+        "b64_json": b64(png),
+        "created": 5,
+        "usage": {"total_tokens": 3},
+    }
     events = (
         f"event: image_generation.partial_image\ndata: {json.dumps(partial)}\n\n"
         f"event: image_generation.completed\ndata: {json.dumps(completed)}\n\n"
     ).encode()
     seen: list[str] = []
-    harness = Harness(settings(), sequence(httpx.Response(
-        200, content=events, headers={"content-type": "text/event-stream"})))
+    harness = Harness(
+        settings(),
+        sequence(httpx.Response(200, content=events, headers={"content-type": "text/event-stream"})),
+    )
 
     async def go() -> Generation:
-        return await harness.client.generate(ImageRequest("a", "openai/x", stream=True),
-                                             on_event=lambda e: seen.append(e.kind))
+        return await harness.client.generate(
+            ImageRequest("a", "openai/x", stream=True), on_event=lambda e: seen.append(e.kind)
+        )
 
     generation = run(go())
     assert seen == ["partial", "image"]
@@ -171,14 +197,19 @@ def test_openai_style_stream(settings: Callable[..., Settings], png: bytes) -> N
     ("body", "error", "match"),
     [
         (b'data: {"error": {"code": "upstream_error", "message": "boom"}}\n\n', ServerError, "boom"),
-        (b'data: {"object": "image.chunk", "status": "processing", "data": []}\n\n', ResponseError,
-         "stream ended before"),
+        (
+            b'data: {"object": "image.chunk", "status": "processing", "data": []}\n\n',
+            ResponseError,
+            "stream ended before",
+        ),
     ],
 )
-def test_stream_failures(settings: Callable[..., Settings], body: bytes, error: type[Exception],
-                         match: str) -> None:
-    harness = Harness(settings(), sequence(httpx.Response(
-        200, content=body, headers={"content-type": "text/event-stream"})))
+def test_stream_failures(
+    settings: Callable[..., Settings], body: bytes, error: type[Exception], match: str
+) -> None:
+    harness = Harness(
+        settings(), sequence(httpx.Response(200, content=body, headers={"content-type": "text/event-stream"}))
+    )
     with pytest.raises(error, match=match):
         harness.generate(ImageRequest("a", "m/x", stream=True))
 
@@ -197,10 +228,10 @@ def test_url_image_on_another_host_gets_no_authorization(
     harness = Harness(settings(), handler)
     generation = harness.generate()
     api, cdn = harness.requests
-    assert api.headers["authorization"] == f"Bearer {UNIT_KEY}"
+    assert api.headers["authorization"] == f"Bearer {MOCK_KEY}"
     assert cdn.url.host == "cdn.example.net"
     assert "authorization" not in cdn.headers
-    assert UNIT_KEY not in str(cdn.headers) and UNIT_KEY not in str(cdn.url)
+    assert MOCK_KEY not in str(cdn.headers) and MOCK_KEY not in str(cdn.url)
     assert generation.images[0].data == png
     assert generation.images[0].source == "url"
 
@@ -225,8 +256,7 @@ def test_authorization_only_under_the_api_root(
     assert client._auth.covers(url) is gets_key
 
 
-def test_no_key_for_a_remote_api_fails_before_sending(settings: Callable[..., Settings],
-                                                      png: bytes) -> None:
+def test_no_key_for_a_remote_api_fails_before_sending(settings: Callable[..., Settings], png: bytes) -> None:
     harness = Harness(settings(api_key=None), sequence(ok(png)))
     with pytest.raises(AuthenticationError, match="No API key") as info:
         harness.generate()
@@ -234,8 +264,7 @@ def test_no_key_for_a_remote_api_fails_before_sending(settings: Callable[..., Se
     assert "MESHAPI_API_KEY" in info.value.hint
 
 
-def test_no_key_for_loopback_sends_no_authorization(settings: Callable[..., Settings],
-                                                    png: bytes) -> None:
+def test_no_key_for_loopback_sends_no_authorization(settings: Callable[..., Settings], png: bytes) -> None:
     harness = Harness(settings(api_key=None, base_url="http://127.0.0.1:9"), sequence(ok(png)))
     harness.generate()
     assert "authorization" not in harness.requests[0].headers
@@ -246,18 +275,18 @@ def test_plain_http_to_a_remote_host_is_refused_with_a_key(settings: Callable[..
     http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: calls.append(r) or ok(b"")))
     with pytest.raises(InvalidOptionError, match="plain http://") as info:
         MeshClient(settings(base_url="http://api.example.test"), http)
-    assert UNIT_KEY not in str(info.value)
+    assert MOCK_KEY not in str(info.value)
     assert "MESHIMG_ALLOW_INSECURE_HTTP" in str(info.value)
     assert calls == []
 
 
-@pytest.mark.parametrize("base", ["http://127.0.0.1:8765", "http://localhost:8765",
-                                  "http://[::1]:8765", "http://img.localhost"])
-def test_plain_http_allowed_for_loopback(settings: Callable[..., Settings], png: bytes,
-                                         base: str) -> None:
+@pytest.mark.parametrize(
+    "base", ["http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765", "http://img.localhost"]
+)
+def test_plain_http_allowed_for_loopback(settings: Callable[..., Settings], png: bytes, base: str) -> None:
     harness = Harness(settings(base_url=base), sequence(ok(png)))
     harness.generate()
-    assert harness.requests[0].headers["authorization"] == f"Bearer {UNIT_KEY}"
+    assert harness.requests[0].headers["authorization"] == f"Bearer {MOCK_KEY}"
 
 
 def test_plain_http_allowed_without_key_or_when_opted_in(
@@ -282,8 +311,9 @@ def test_retry_honours_retry_after(settings: Callable[..., Settings], png: bytes
 
 
 @pytest.mark.parametrize("code", [429, 502, 503, 504])
-def test_retry_backs_off_without_retry_after(settings: Callable[..., Settings], png: bytes,
-                                             code: int) -> None:
+def test_retry_backs_off_without_retry_after(
+    settings: Callable[..., Settings], png: bytes, code: int
+) -> None:
     harness = Harness(settings(), sequence(status(code), status(code), ok(png)))
     harness.generate()
     assert len(harness.requests) == 3
@@ -396,34 +426,41 @@ def test_backoff_delay_bounds() -> None:
 
 
 def test_error_echoing_the_key_is_redacted(settings: Callable[..., Settings]) -> None:
-    body = {"error": {"code": "invalid_api_key", "message": f"Bad key {UNIT_KEY}"}}
+    body = {"error": {"code": "invalid_api_key", "message": f"Bad key {MOCK_KEY}"}}
     harness = Harness(settings(), sequence(json_response(body, 401, {"x-request-id": "req_k"})))
     with pytest.raises(AuthenticationError) as info:
         harness.generate()
-    assert UNIT_KEY not in str(info.value)
+    assert MOCK_KEY not in str(info.value)
     assert info.value.request_id == "req_k"
 
 
 def test_redirect_is_an_error(settings: Callable[..., Settings]) -> None:
-    harness = Harness(settings(), sequence(httpx.Response(
-        307, headers={"location": "https://elsewhere.example/v1/images/generations"})))
+    harness = Harness(
+        settings(),
+        sequence(
+            httpx.Response(307, headers={"location": "https://elsewhere.example/v1/images/generations"})
+        ),
+    )
     with pytest.raises(ResponseError, match="redirected"):
         harness.generate()
     assert len(harness.requests) == 1
 
 
-def test_huge_declared_body_refused(settings: Callable[..., Settings], png: bytes,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_huge_declared_body_refused(
+    settings: Callable[..., Settings], png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_http, "max_body_bytes", lambda n: 1024 * 1024)
     big = json.dumps({"data": [{"b64_json": "A" * (3 * 1024 * 1024)}]}).encode()
-    harness = Harness(settings(), sequence(httpx.Response(
-        200, content=big, headers={"content-type": "application/json"})))
+    harness = Harness(
+        settings(), sequence(httpx.Response(200, content=big, headers={"content-type": "application/json"}))
+    )
     with pytest.raises(ResponseError, match="over the 1 MiB limit"):
         harness.generate()
 
 
-def test_huge_streamed_body_refused(settings: Callable[..., Settings],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_huge_streamed_body_refused(
+    settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_http, "max_body_bytes", lambda n: 1024 * 1024)
     produced: list[int] = []
 
@@ -434,8 +471,10 @@ def test_huge_streamed_body_refused(settings: Callable[..., Settings],
             yield b"A" * 65536
         yield b'"}]}'
 
-    harness = Harness(settings(), sequence(httpx.Response(
-        200, content=chunks(), headers={"content-type": "application/json"})))
+    harness = Harness(
+        settings(),
+        sequence(httpx.Response(200, content=chunks(), headers={"content-type": "application/json"})),
+    )
     assert "content-length" not in httpx.Response(200, content=chunks()).headers
     with pytest.raises(ResponseError, match="exceeded the 1 MiB limit"):
         harness.generate()
@@ -443,17 +482,27 @@ def test_huge_streamed_body_refused(settings: Callable[..., Settings],
 
 
 def test_malformed_json_body(settings: Callable[..., Settings]) -> None:
-    harness = Harness(settings(), sequence(httpx.Response(
-        200, content=b'{"data": [{"b64_json": "iVBOR', headers={"x-request-id": "req_m"})))
+    harness = Harness(
+        settings(),
+        sequence(
+            httpx.Response(200, content=b'{"data": [{"b64_json": "iVBOR', headers={"x-request-id": "req_m"})
+        ),
+    )
     with pytest.raises(ResponseError, match="invalid JSON") as info:
         harness.generate()
     assert info.value.request_id == "req_m"
 
 
 def test_one_bad_item_fails_alone(settings: Callable[..., Settings], png: bytes) -> None:
-    body = {"created": 1, "data": [{"b64_json": b64(png)}, {"b64_json": "!!corrupt@@"},
-                                   {"b64_json": b64(b"not an image at all")},
-                                   {"url": "https://cdn.example.net/gone.png"}]}
+    body = {
+        "created": 1,
+        "data": [
+            {"b64_json": b64(png)},
+            {"b64_json": "!!corrupt@@"},
+            {"b64_json": b64(b"not an image at all")},
+            {"url": "https://cdn.example.net/gone.png"},
+        ],
+    }
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host == "cdn.example.net":
@@ -472,11 +521,11 @@ def test_one_bad_item_fails_alone(settings: Callable[..., Settings], png: bytes)
 
 def test_data_uri_item(settings: Callable[..., Settings]) -> None:
     jpeg = make_image(30, 60, fmt="JPEG")
-    harness = Harness(settings(), sequence(json_response(
-        {"data": [{"url": f"data:image/jpeg;base64,{b64(jpeg)}"}]})))
+    harness = Harness(
+        settings(), sequence(json_response({"data": [{"url": f"data:image/jpeg;base64,{b64(jpeg)}"}]}))
+    )
     (image,) = harness.generate().images
-    assert (image.mime_type, image.width, image.height, image.source) == (
-        "image/jpeg", 30, 60, "data_uri")
+    assert (image.mime_type, image.width, image.height, image.source) == ("image/jpeg", 30, 60, "data_uri")
     assert len(harness.requests) == 1  # nothing downloaded
 
 
@@ -497,7 +546,7 @@ def test_list_models(settings: Callable[..., Settings], wrap: bool) -> None:
     (sent,) = harness.requests
     assert sent.url.path == "/v1/models"
     assert sent.url.params["type"] == "image"
-    assert sent.headers["authorization"] == f"Bearer {UNIT_KEY}"
+    assert sent.headers["authorization"] == f"Bearer {MOCK_KEY}"
 
 
 def test_list_models_errors(settings: Callable[..., Settings]) -> None:
@@ -522,16 +571,16 @@ def test_engine_transport_injection(png: bytes) -> None:
         seen.append(request)
         if request.url.path.endswith("/generations"):
             body = json.loads(request.content)
-            return json_response(generation_body(*[png] * body["n"]),
-                                 headers={"x-request-id": f"req_{len(seen)}"})
+            return json_response(
+                generation_body(*[png] * body["n"]), headers={"x-request-id": f"req_{len(seen)}"}
+            )
         return httpx.Response(404)
 
     engine().set_transport(httpx.MockTransport(handler))
-    result = mesh_magic.generate("a fox", model="m/a,m/b", n=2, base_url=API_BASE,
-                                 api_key=UNIT_KEY)
+    result = mesh_magic.generate("a fox", model="m/a,m/b", n=2, base_url=API_BASE, api_key=MOCK_KEY)
     assert len(result) == 4
     assert sorted(json.loads(r.content)["model"] for r in seen) == ["m/a", "m/b"]
-    assert all(r.headers["authorization"] == f"Bearer {UNIT_KEY}" for r in seen)
+    assert all(r.headers["authorization"] == f"Bearer {MOCK_KEY}" for r in seen)
     assert [(im.row, im.index) for im in result] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert all(im.path is not None and im.path.exists() for im in result)
 
@@ -543,21 +592,34 @@ def test_engine_invalid_request_fans_out_singles(png: bytes) -> None:
         n = json.loads(request.content)["n"]
         seen.append(n)
         if n > 1:
-            return json_response({"error": {
-                "code": "model_capability_not_supported", "message": "n must be 1",
-                "details": [{"loc": ["body", "n"], "msg": "n must be 1", "type": "value_error"}]}}, 400)
+            return json_response(
+                {
+                    "error": {
+                        "code": "model_capability_not_supported",
+                        "message": "n must be 1",
+                        "details": [{"loc": ["body", "n"], "msg": "n must be 1", "type": "value_error"}],
+                    }
+                },
+                400,
+            )
         return json_response(generation_body(png))
 
     engine().set_transport(httpx.MockTransport(handler))
-    result = mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=UNIT_KEY)
+    result = mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=MOCK_KEY)
     assert seen == [3, 1, 1, 1]
     assert len(result) == 3
     assert [im.index for im in result] == [0, 1, 2]
     assert any("one image per request" in note for note in result.notes)
     # Other 400s are not mistaken for the capability error.
     seen.clear()
-    engine().set_transport(httpx.MockTransport(lambda r: (seen.append(1), json_response(
-        {"error": {"code": "invalid_size", "message": "bad size"}}, 400))[1]))
+    engine().set_transport(
+        httpx.MockTransport(
+            lambda r: (
+                seen.append(1),
+                json_response({"error": {"code": "invalid_size", "message": "bad size"}}, 400),
+            )[1]
+        )
+    )
     with pytest.raises(InvalidRequestError, match="bad size"):
-        mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=UNIT_KEY)
+        mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=MOCK_KEY)
     assert seen == [1]

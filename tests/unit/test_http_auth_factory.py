@@ -6,12 +6,12 @@ import asyncio
 
 import httpx
 import pytest
-from unit_helpers import API_BASE, UNIT_KEY
 
 from mesh_magic.core.constants import DEFAULT_TIMEOUT, OFFLINE_ROOT, USER_AGENT
 from mesh_magic.core.http.auth import BearerAuth
 from mesh_magic.core.http.factory import build_http_client
 from mesh_magic.core.keys import ApiKey
+from tests.support.mock_api import API_BASE, MOCK_KEY as UNIT_KEY
 
 ROOT = f"{API_BASE}/v1"
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from unit_helpers import UNIT_KEY
 
 from mesh_magic.core.errors import (
     AuthenticationError,
@@ -18,6 +17,7 @@ from mesh_magic.core.errors import (
     ServerError,
 )
 from mesh_magic.core.http.outcomes import CallHistory, error_from_response, read_envelope, retry_after_of
+from tests.support.mock_api import MOCK_KEY as UNIT_KEY
 
 
 def body(**error: Any) -> bytes:
@@ -77,7 +77,9 @@ def test_500_is_not_a_gateway_status() -> None:
 
 def test_refused_wait_on_429() -> None:
     error = error_from_response(
-        429, hdrs(retry_after="5"), body(message="Slow down."),
+        429,
+        hdrs(retry_after="5"),
+        body(message="Slow down."),
         history=CallHistory(refused_wait=300, max_wait=20),
     )
     assert isinstance(error, RateLimitError)

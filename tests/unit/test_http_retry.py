@@ -7,7 +7,6 @@ import random
 
 import httpx
 import pytest
-from unit_helpers import UNIT_KEY
 
 from mesh_magic.core.constants import BACKOFF_BASE, BACKOFF_CAP, MAX_RETRY_WAIT, RETRY_STATUSES
 from mesh_magic.core.errors import (
@@ -18,6 +17,7 @@ from mesh_magic.core.errors import (
     ServerError,
 )
 from mesh_magic.core.http.retry import RetryableStatus, RetryPolicy, backoff_delay, is_retryable_status
+from tests.support.mock_api import MOCK_KEY as UNIT_KEY
 
 GATEWAY = (502, 503, 504)
 

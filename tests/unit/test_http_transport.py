@@ -6,7 +6,6 @@ import asyncio
 
 import httpx
 import pytest
-from unit_helpers import API_BASE, UNIT_KEY
 
 from mesh_magic.core.errors import (
     APIConnectionError,
@@ -17,6 +16,7 @@ from mesh_magic.core.errors import (
 )
 from mesh_magic.core.http.factory import build_http_client
 from mesh_magic.core.http.transport import SENT_HINT, STREAM_HINT, Exchange, describe
+from tests.support.mock_api import API_BASE, MOCK_KEY as UNIT_KEY
 
 HOST = "api.example.test"
 

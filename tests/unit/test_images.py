@@ -8,10 +8,10 @@ import zlib
 
 import pytest
 from PIL import Image
-from unit_helpers import make_image
 
 from mesh_magic.core.errors import ResponseError
 from mesh_magic.core.images import MAX_PIXELS, inspect_image, sniff_mime, thumbnail, to_pil
+from tests.support.images import make_image
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -21,8 +21,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def png_claiming(width: int, height: int) -> bytes:
     """A tiny, well-formed-looking PNG whose header claims width x height pixels."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
-            + _chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from unit_helpers import b64, make_image
 
 from mesh_magic.core.errors import ResponseError
 from mesh_magic.core.parsing import (
@@ -16,6 +15,7 @@ from mesh_magic.core.parsing import (
     parse_generation,
     parse_item,
 )
+from tests.support.images import b64, make_image
 
 
 def test_three_item_kinds(png: bytes) -> None:
@@ -52,8 +52,17 @@ def test_b64_wins_over_url(png: bytes) -> None:
 
 
 def test_missing_fields_fail_per_item(png: bytes) -> None:
-    parsed = parse_generation({"data": [{"revised_prompt": "x"}, {"b64_json": b64(png)},
-                                        "junk", {"url": "ftp://x/y.png"}, {"b64_json": ""}]})
+    parsed = parse_generation(
+        {
+            "data": [
+                {"revised_prompt": "x"},
+                {"b64_json": b64(png)},
+                "junk",
+                {"url": "ftp://x/y.png"},
+                {"b64_json": ""},
+            ]
+        }
+    )
     assert [i.index for i in parsed.items] == [1]
     assert [index for index, _ in parsed.item_errors] == [0, 2, 3, 4]
     messages = [str(err) for _, err in parsed.item_errors]
@@ -101,7 +110,7 @@ def test_load_json_names_what() -> None:
 
 def test_decode_b64_tolerates_whitespace_and_missing_padding(png: bytes) -> None:
     text = b64(png)
-    wrapped = "\n".join(text[i:i + 60] for i in range(0, len(text), 60))
+    wrapped = "\n".join(text[i : i + 60] for i in range(0, len(text), 60))
     assert decode_b64(wrapped) == png
     assert decode_b64(text.rstrip("=")) == png
 
@@ -133,19 +142,30 @@ def test_stream_events() -> None:
     assert classify_event("", "[DONE]").kind == "done"
     assert classify_event("", "   ").kind == "ignore"
     assert classify_event("", "[1, 2]").kind == "ignore"
-    progress = classify_event("", json.dumps({"object": "image.chunk", "status": "processing",
-                                              "data": []}))
+    progress = classify_event("", json.dumps({"object": "image.chunk", "status": "processing", "data": []}))
     assert progress.kind == "progress"
-    final = classify_event("", json.dumps({"object": "image.chunk", "status": "completed",
-                                           "data": [{"b64_json": "AAAA"}]}))
+    final = classify_event(
+        "", json.dumps({"object": "image.chunk", "status": "completed", "data": [{"b64_json": "AAAA"}]})
+    )
     assert final.kind == "final" and final.payload["data"][0]["b64_json"] == "AAAA"
     error = classify_event("", json.dumps({"error": {"code": "upstream_error", "message": "x"}}))
     assert error.kind == "error"
-    partial = classify_event("image_generation.partial_image",
-                             json.dumps({"b64_json": "QUJD", "partial_image_index": 2}))
+    partial = classify_event(
+        "image_generation.partial_image", json.dumps({"b64_json": "QUJD", "partial_image_index": 2})
+    )
     assert (partial.kind, partial.b64, partial.index) == ("partial", "QUJD", 2)
     typed = classify_event("", json.dumps({"type": "image_generation.completed", "b64_json": "QQ"}))
     assert (typed.kind, typed.b64) == ("image", "QQ")
     assert classify_event("", json.dumps({"hello": 1})).kind == "ignore"
     with pytest.raises(ResponseError, match="not JSON"):
         classify_event("", "{broken")
+
+
+def test_classify_event_tolerates_a_non_numeric_partial_index() -> None:
+    event = classify_event(
+        "",
+        json.dumps(
+            {"type": "image_generation.partial_image", "b64_json": "AAAA", "partial_image_index": "x"}
+        ),
+    )
+    assert event.kind == "partial" and event.index == 0

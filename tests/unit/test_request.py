@@ -100,17 +100,30 @@ def test_check_params_accepts_extra_fields() -> None:
 
 
 def test_build_requests_prompt_by_model_grid(settings: Callable[..., Settings]) -> None:
-    s = settings(model="m/one,m/two", n=2, size="landscape", quality="high",
-                 response_format="url", output_format="webp", params={"seed": 5})
+    s = settings(
+        model="m/one,m/two",
+        n=2,
+        size="landscape",
+        quality="high",
+        response_format="url",
+        output_format="webp",
+        params={"seed": 5},
+    )
     requests = build_requests(["  first  ", "second"], s)
     assert [(r.prompt, r.model, r.row) for r in requests] == [
-        ("first", "m/one", 0), ("first", "m/two", 1),
-        ("second", "m/one", 2), ("second", "m/two", 3),
+        ("first", "m/one", 0),
+        ("first", "m/two", 1),
+        ("second", "m/one", 2),
+        ("second", "m/two", 3),
     ]
     for r in requests:
         assert r.n == 2
-        assert dict(r.fields) == {"size": "1536x1024", "quality": "high", "response_format": "url",
-                                  "output_format": "webp"}
+        assert dict(r.fields) == {
+            "size": "1536x1024",
+            "quality": "high",
+            "response_format": "url",
+            "output_format": "webp",
+        }
         assert dict(r.params) == {"seed": 5}
 
 
@@ -126,12 +139,22 @@ def test_reserved_session_params_rejected_at_build(settings: Callable[..., Setti
 
 
 def test_body_contents() -> None:
-    request = ImageRequest(prompt="a cat", model="m/x", n=3,
-                           fields={"size": "512x512", "quality": "low", "response_format": "url"},
-                           params={"seed": 7, "background": "opaque"})
+    request = ImageRequest(
+        prompt="a cat",
+        model="m/x",
+        n=3,
+        fields={"size": "512x512", "quality": "low", "response_format": "url"},
+        params={"seed": 7, "background": "opaque"},
+    )
     assert request.body() == {
-        "prompt": "a cat", "model": "m/x", "n": 3, "size": "512x512", "quality": "low",
-        "response_format": "url", "seed": 7, "background": "opaque",
+        "prompt": "a cat",
+        "model": "m/x",
+        "n": 3,
+        "size": "512x512",
+        "quality": "low",
+        "response_format": "url",
+        "seed": 7,
+        "background": "opaque",
     }
     assert "output_format" not in request.body()
     assert "stream" not in request.body()

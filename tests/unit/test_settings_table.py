@@ -51,7 +51,11 @@ BAD_VALUES: dict[str, list[tuple[Any, str]]] = {
     "params": [([("seed", 1)], "params must be a dict"), ("seed=1", "params must be a dict")],
     "timeout": [(0, "between 0.1 and 3600"), ("soon", "number of seconds"), (float("nan"), "between")],
     "max_retries": [(-1, "from 0 to 10"), (11, "from 0 to 10"), (1.5, "whole number")],
-    "max_retry_wait": [(-1, "between 0 and 3600"), ("soon", "number of seconds"), (True, "number of seconds")],
+    "max_retry_wait": [
+        (-1, "between 0 and 3600"),
+        ("soon", "number of seconds"),
+        (True, "number of seconds"),
+    ],
     "concurrency": [(0, "from 1 to 64"), (65, "from 1 to 64")],
     "display_max_px": [(8, "0 (embed full resolution) or 16-8192"), (9000, "from 0 to 8192")],
     "cache": [("sometimes", "cache must be one of")],

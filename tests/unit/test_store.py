@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from unit_helpers import make_image
 
 from mesh_magic.core import store as _store
 from mesh_magic.core.errors import CacheMissError
@@ -17,16 +16,30 @@ from mesh_magic.core.files import atomic_write
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.results import GeneratedImage
 from mesh_magic.core.store import Store, cache_key, replay_miss
+from tests.support.images import make_image
 
 BASE = "https://api.example.test"
 
 
-def image(prompt: str = "a red fox", model: str = "m/a", index: int = 0, created: int = 1700000000,
-          color_width: int = 40) -> GeneratedImage:
+def image(
+    prompt: str = "a red fox",
+    model: str = "m/a",
+    index: int = 0,
+    created: int = 1700000000,
+    color_width: int = 40,
+) -> GeneratedImage:
     return GeneratedImage(
-        data=make_image(color_width, 20), mime_type="image/png", width=color_width, height=20,
-        prompt=prompt, model=model, revised_prompt="revised " + prompt, request_id="req_s1",
-        created=created, params={"model": model, "n": 1, "seed": 5}, index=index,
+        data=make_image(color_width, 20),
+        mime_type="image/png",
+        width=color_width,
+        height=20,
+        prompt=prompt,
+        model=model,
+        revised_prompt="revised " + prompt,
+        request_id="req_s1",
+        created=created,
+        params={"model": model, "n": 1, "seed": 5},
+        index=index,
     )
 
 
@@ -44,8 +57,9 @@ def test_atomic_write_writes(tmp_path: Path) -> None:
     assert files_in(tmp_path) == ["a/b/file.bin"]
 
 
-def test_atomic_write_failure_at_rename_leaves_nothing(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_failure_at_rename_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "file.bin"
     target.write_bytes(b"old")
 
@@ -59,8 +73,9 @@ def test_atomic_write_failure_at_rename_leaves_nothing(tmp_path: Path,
     assert files_in(tmp_path) == ["file.bin"]  # no .part left behind
 
 
-def test_atomic_write_failure_mid_write_leaves_nothing(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_failure_mid_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken_fsync(fd: int) -> None:
         raise KeyboardInterrupt  # even an interrupt mid-write cleans up
 
@@ -176,9 +191,13 @@ def test_broken_sidecars_and_index_are_skipped(tmp_path: Path) -> None:
 # -- cache keys --------------------------------------------------------------------------------
 
 
-BASE_REQUEST = ImageRequest("a red fox", "m/a", n=1,
-                            fields={"size": "1024x1024", "quality": "auto", "response_format": "b64_json"},
-                            params={"seed": 1})
+BASE_REQUEST = ImageRequest(
+    "a red fox",
+    "m/a",
+    n=1,
+    fields={"size": "1024x1024", "quality": "auto", "response_format": "b64_json"},
+    params={"seed": 1},
+)
 
 
 @pytest.mark.parametrize(
@@ -214,8 +233,9 @@ def test_cache_key_ignores_delivery_and_grid_position() -> None:
     assert cache_key(replace(BASE_REQUEST, row=5), BASE) == key
     assert cache_key(replace(BASE_REQUEST, params={"seed": 1}), BASE) == key
     assert cache_key(BASE_REQUEST, "https://other.example") != key
-    assert (cache_key(BASE_REQUEST, "https://other.example", with_host=False)
-            == cache_key(BASE_REQUEST, BASE, with_host=False))
+    assert cache_key(BASE_REQUEST, "https://other.example", with_host=False) == cache_key(
+        BASE_REQUEST, BASE, with_host=False
+    )
 
 
 # -- history -----------------------------------------------------------------------------------
@@ -223,8 +243,9 @@ def test_cache_key_ignores_delivery_and_grid_position() -> None:
 
 def test_history_newest_first_with_filters(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    for i, (prompt, model) in enumerate([("a red fox", "m/a"), ("a blue whale", "m/b"),
-                                         ("a red panda", "m/b")]):
+    for i, (prompt, model) in enumerate(
+        [("a red fox", "m/a"), ("a blue whale", "m/b"), ("a red panda", "m/b")]
+    ):
         store.put(replace(image(prompt=prompt, model=model), created=1700000000 + i))
     fresh = Store(tmp_path)  # a new object sees the same folder
     assert [im.prompt for im in fresh.history()] == ["a red panda", "a blue whale", "a red fox"]

@@ -1,0 +1,144 @@
+"""Checks of setting values: each validates and normalises one value, or raises `InvalidOptionError`
+with a message that says what to type instead."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .constants import OFFLINE
+from .errors import InvalidOptionError
+from .kv import short
+
+Check = Callable[[Any], Any]
+QUALITIES = ("auto", "low", "medium", "high", "hd", "standard")
+RESPONSE_FORMATS = ("url", "b64_json")
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+CACHE_MODES = ("off", "on", "replay")
+SIZE_ALIASES = {"square": "1024x1024", "landscape": "1536x1024", "portrait": "1024x1536"}
+_SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
+
+
+def choice(name: str, choices: tuple[str, ...]) -> Check:
+    def check(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise InvalidOptionError(f"{name} must be one of {', '.join(choices)} (got {value!r}).")
+        return text
+
+    return check
+
+
+def int_range(name: str, low: int, high: int) -> Check:
+    def check(value: Any) -> int:
+        try:
+            number = value if isinstance(value, int) else int(str(value).strip())
+        except ValueError:
+            raise InvalidOptionError(f"{name} must be a whole number from {low} to {high}.") from None
+        if isinstance(value, bool) or not low <= number <= high:
+            raise InvalidOptionError(f"{name} must be from {low} to {high} (got {value!r}).")
+        return number
+
+    return check
+
+
+def float_range(name: str, low: float, high: float) -> Check:
+    def check(value: Any) -> float:
+        if isinstance(value, bool):
+            raise InvalidOptionError(f"{name} must be a number of seconds (got {value!r}).")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidOptionError(f"{name} must be a number of seconds.") from None
+        if not low <= number <= high:
+            raise InvalidOptionError(f"{name} must be between {low} and {high} (got {value!r}).")
+        return number
+
+    return check
+
+
+def boolean(name: str) -> Check:
+    def check(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise InvalidOptionError(f"{name} must be true or false (got {value!r}).")
+
+    return check
+
+
+def check_base_url(value: Any) -> str:
+    """An http(s) root with a host and a valid port, and nothing a key could leak through."""
+    base = str(value).strip()
+    if base.lower() == OFFLINE:
+        return OFFLINE
+    fix = "e.g. https://api.meshapi.ai (or 'offline' for the built-in backend)"
+    if not base.lower().startswith(("http://", "https://")):
+        raise InvalidOptionError(f"base_url {short(base)} must start with https://: {fix}.")
+    try:
+        parts = urlsplit(base)
+        port = parts.port  # raises for a port over 65535 or not a number
+    except ValueError as exc:
+        raise InvalidOptionError(f"base_url {short(base)} is not a valid URL ({exc}): {fix}.") from None
+    if "@" in parts.netloc:
+        # Never repeated back: the part before @ may be a password.
+        raise InvalidOptionError(
+            "base_url must not hold a user name or password: give the API key with "
+            "MESHAPI_API_KEY or %meshimg_config --login instead."
+        )
+    if not parts.hostname or any(c.isspace() or ord(c) < 32 for c in base):
+        raise InvalidOptionError(f"base_url {short(base)} has no usable host: {fix}.")
+    if parts.query or parts.fragment:
+        raise InvalidOptionError(f"base_url {short(base)} must be only the API root (no ? or #): {fix}.")
+    if port == 0:
+        raise InvalidOptionError(f"base_url {short(base)} has port 0: {fix}.")
+    return base.rstrip("/")
+
+
+def check_model(value: Any) -> str:
+    model = str(value).strip()
+    if not model:
+        raise InvalidOptionError("model is empty: give a model id such as openai/gpt-image-1.")
+    return model
+
+
+def normalise_size(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text in ("auto", ""):
+        return "auto"
+    if text in SIZE_ALIASES:
+        return SIZE_ALIASES[text]
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise InvalidOptionError(
+            f"size {short(value)} is not understood: use auto, WIDTHxHEIGHT (e.g. 1024x1024), "
+            "square, landscape or portrait."
+        )
+    width, height = int(match.group(1)), int(match.group(2))
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise InvalidOptionError(f"size {short(value)} is out of range: each side must be 16-8192 px.")
+    return f"{width}x{height}"
+
+
+def check_params(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidOptionError("params must be a dict of extra body fields, e.g. {'seed': 7}.")
+    return dict(value)
+
+
+def check_display_px(value: Any) -> int:
+    px = int_range("display_max_px", 0, 8192)(value)
+    if 0 < px < 16:
+        raise InvalidOptionError("display_max_px must be 0 (embed full resolution) or 16-8192.")
+    return int(px)
+
+
+def check_path(value: Any) -> str:
+    return str(Path(str(value)).expanduser())

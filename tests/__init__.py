@@ -1,0 +1,1 @@
+"""The test suite: unit/, integration/, system/, reliability/; shared helpers in support/."""

@@ -1,1 +1,0 @@
-"""Concurrency, streaming, progress, interrupt and bulk tests (issue 4)."""

@@ -1,0 +1,1 @@
+"""Each front end over loopback HTTP against the test server: magics/, api/, panel/, store/."""

@@ -1,0 +1,1 @@
+"""The widget panel driven from code against the test server."""

@@ -1,0 +1,1 @@
+"""The image store through the front ends: cache on / --fresh / replay, history, write order."""

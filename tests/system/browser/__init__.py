@@ -1,0 +1,1 @@
+"""The panel in a real JupyterLab, driven in headless Chromium (Playwright, Debian's Chromium)."""

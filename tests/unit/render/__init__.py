@@ -1,0 +1,1 @@
+"""Unit tests of the rendering layer: the HTML grid and the config/model tables."""
