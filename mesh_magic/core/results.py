@@ -42,9 +42,25 @@ def _render(result: ImageResult) -> tuple[dict[str, str], dict[str, Any]]:
     return renderer(result)
 
 
+@dataclass(frozen=True)
+class ImageParent:
+    """A source image of an edit: its sha256 and where the store keeps it (if it does)."""
+
+    sha256: str
+    path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "path": self.path}
+
+
 @dataclass(eq=False)
 class GeneratedImage:
-    """One generated image with full-resolution bytes and where it came from."""
+    """One generated image with full-resolution bytes and where it came from.
+
+    `operation` is "generate" or the edit done (SPEC 8) with its source images in
+    `parents`; `cost` is USD (None when unknown, 0 for cache hits and replays);
+    `latency_s` runs from the request sent to this image decoded.
+    """
 
     data: bytes = field(repr=False)
     mime_type: str
@@ -62,6 +78,15 @@ class GeneratedImage:
     cached: bool = False
     partial: bool = False  # a stream's last partial image, kept because the stream failed
     source: str = "b64_json"  # b64_json | url | data_uri | stream
+    operation: str = "generate"
+    parents: tuple[ImageParent, ...] = ()
+    cost: float | None = None
+    latency_s: float | None = None
+
+    @property
+    def seed(self) -> Any:
+        """The seed sent for this image (`--seed` / `-p seed=`), if any."""
+        return self.params.get("seed")
 
     @property
     def extension(self) -> str:
@@ -107,6 +132,10 @@ class GeneratedImage:
             "params": self.params,
             "cached": self.cached,
             "partial": self.partial,
+            "operation": self.operation,
+            "parents": [parent.as_dict() for parent in self.parents],
+            "cost": self.cost,
+            "latency_s": self.latency_s,
         }
 
     def __repr__(self) -> str:

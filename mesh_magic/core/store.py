@@ -159,7 +159,7 @@ class Store:
 
     def load(self, path: Path) -> GeneratedImage:
         """Read an image and its sidecar back; raises OSError/ValueError if either is bad."""
-        from .results import GeneratedImage
+        from .results import GeneratedImage, ImageParent
 
         meta = json.loads(path.with_suffix(".json").read_bytes())
         data = path.read_bytes()
@@ -178,6 +178,14 @@ class Store:
             path=path,
             params=meta.get("params") or {},
             index=meta.get("index", 0),
+            operation=str(meta.get("operation") or "generate"),
+            parents=tuple(
+                ImageParent(str(p["sha256"]), p.get("path"))
+                for p in meta.get("parents") or ()
+                if isinstance(p, dict) and p.get("sha256")
+            ),
+            cost=meta.get("cost") if isinstance(meta.get("cost"), (int, float)) else None,
+            latency_s=meta.get("latency_s") if isinstance(meta.get("latency_s"), (int, float)) else None,
         )
 
     def sidecars(self) -> Iterator[tuple[Path, dict[str, Any]]]:

@@ -24,7 +24,10 @@ class ConfigTable:
         ]
         for s in SETTINGS:
             value = getattr(settings, s.name)
-            shown = "" if value is None else repr(value) if isinstance(value, dict) else str(value)
+            if value is None:  # not set: say what happens instead ("not sent", "the server's choice")
+                shown = f"({s.default_text})" if s.default_text else ""
+            else:
+                shown = repr(value) if isinstance(value, dict) else str(value)
             self.rows.append((s.name, shown, settings.sources.get(s.name, "")))
 
     def __repr__(self) -> str:

@@ -165,7 +165,6 @@ def model_entry(model: str) -> dict[str, Any]:
             404,
             "model_not_found",
             f"Model '{model}' not found. List available image models with GET /v1/models?type=image.",
-            [{"loc": ["body", "model"], "msg": "unknown model", "type": "value_error"}],
         )
     if not is_image_model(entry):
         outputs = ", ".join(entry.get("output_modalities", []))
