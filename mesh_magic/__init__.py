@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
 from .core import results as _results
-
-__version__ = "0.1.0"
 
 _EXPORTS = {
     "generate": ".api",
@@ -20,6 +19,7 @@ _EXPORTS = {
     "generate_many": ".api",
     "configure": ".api",
     "login": ".api",
+    "forget_key": ".api",
     "models": ".api",
     "history": ".api",
     "panel": ".widget_panel",
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .api import (
         agenerate as agenerate,
         configure as configure,
+        forget_key as forget_key,
         generate as generate,
         generate_many as generate_many,
         history as history,

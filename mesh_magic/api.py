@@ -1,4 +1,4 @@
-"""The Python API front end: generate, agenerate, generate_many, configure, login, models, history."""
+"""The Python API front end: generate, agenerate, generate_many, configure, login and forget_key, models."""
 
 from __future__ import annotations
 
@@ -57,9 +57,21 @@ def configure(**settings: Any) -> SessionConfig:
     return _config.configure(**settings)
 
 
-def login(key: str | None = None) -> None:
-    """Ask for the API key with a hidden prompt and keep it for this session only."""
-    _config.login(key, ask=getpass.getpass)
+def login(key: str | None = None, *, remember: bool = False) -> None:
+    """Ask for the API key with a hidden prompt and keep it for this session.
+
+    `remember=True` also keeps it on this machine for later sessions: in the OS keyring
+    when the `keyring` library has a usable backend, else in a file only you can read in
+    your config folder. `forget_key()` removes it again.
+    """
+    kept = _config.login(key, ask=getpass.getpass)
+    if remember:
+        print(f"Key remembered {_config.remember_key(kept)} for later sessions.")
+
+
+def forget_key() -> None:
+    """Remove the key remembered on this machine by `login(remember=True)` (or --remember)."""
+    print(_config.forget_key())
 
 
 def models(text: str | None = None, **options: Any) -> list[ModelEntry]:

@@ -16,6 +16,7 @@ from typing import Any
 from traitlets import Bool, Dict, Enum, Float, Int, TraitType, Unicode
 from traitlets.config import Configurable
 
+from . import key_sources
 from .errors import InvalidOptionError
 from .keys import ApiKey, key_from_environment
 from .settings import DEFAULTS, SETTING_NAMES, SETTINGS, Setting, Settings, unknown_names, validate
@@ -64,6 +65,7 @@ class SessionConfig(Configurable):
         for name in SETTING_NAMES:
             setattr(self, name, None)
         self._api_key = None
+        key_sources.forget_lookups()  # a Colab secret shared since then is found next time
 
 
 MeshImg: type[SessionConfig] = type(
@@ -149,7 +151,11 @@ def _resolve_key(
         return (raw if isinstance(raw, ApiKey) else ApiKey(str(raw))), "call"
     if config.api_key is not None:
         return config.api_key, "session"
-    return key_from_environment(environ)
+    key, source = key_from_environment(environ)
+    if key is not None:
+        return key, source
+    # SPEC 11: then a Colab secret, then a key remembered by --login --remember.
+    return key_sources.stored_key()
 
 
 def configure(config: SessionConfig | None = None, **settings: Any) -> SessionConfig:
@@ -186,4 +192,33 @@ def login(key: str | None = None, ask: Callable[[str], str] | None = None) -> Ap
         raise InvalidOptionError("No key entered; nothing changed.")
     kept = ApiKey(value)
     session().set_api_key(kept)
+    key_sources.forget_lookups()
     return kept
+
+
+def remember_key(key: ApiKey | None = None) -> str:
+    """Keep `key` (default: the session's) on this machine for later sessions; says where."""
+    key = key if key is not None else session().api_key
+    if key is None:
+        raise InvalidOptionError(
+            "No session key to remember: use %meshimg_config --login --remember "
+            "(mesh_magic.login(remember=True))."
+        )
+    try:
+        place, path = key_sources.remember(key)
+    except OSError as exc:
+        raise InvalidOptionError(
+            f"Could not remember the key ({type(exc).__name__}: {exc.strerror or exc}); "
+            "it is kept for this session only."
+        ) from None
+    if place == key_sources.KEYRING:
+        return "in the OS keyring"
+    return f"in {path} (readable by you only)"
+
+
+def forget_key() -> str:
+    """Remove the key remembered on this machine (the session's key stays); says what happened."""
+    removed = key_sources.forget()
+    if not removed:
+        return "No key was remembered on this machine."
+    return f"Forgot the key remembered in the {' and the '.join(removed)}."

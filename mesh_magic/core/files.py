@@ -27,18 +27,19 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True, mode: int | None = None) -> None:
     """Write via a temp file + rename, so a crash never leaves a half file under `path`.
 
     On any failure the temp file is removed and an existing file at `path` is untouched.
     `durable=False` skips the fsync: still atomic, but the newest write may be lost in a
-    power cut; only for derived data that is safe to lose (the cache index).
+    power cut; only for derived data that is safe to lose (the cache index). `mode` sets
+    the file's permissions (e.g. 0o600, owner only) instead of what a plain open() gives.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         # mkstemp makes 0600 files; give the final file the mode a plain open() would.
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, (0o666 & ~_UMASK) if mode is None else mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             if durable:

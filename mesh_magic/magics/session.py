@@ -62,7 +62,13 @@ class SessionMagics(Magics):
 
     @magic_arguments()
     @argument("--login", action="store_true", help="Ask for the API key with a hidden prompt.")
-    @argument("--reset", action="store_true", help="Forget every session value (and the key).")
+    @argument(
+        "--remember",
+        action="store_true",
+        help="With --login: also keep the key on this machine (OS keyring, else a private file).",
+    )
+    @argument("--forget", action="store_true", help="Remove the key remembered on this machine.")
+    @argument("--reset", action="store_true", help="Forget every session value (and the session key).")
     @argument("assignments", nargs="*", metavar="KEY=VALUE", help="Session values to set.")
     @line_magic
     def meshimg_config(self, line: str) -> Any:
@@ -75,14 +81,18 @@ class SessionMagics(Magics):
             if args.reset:
                 _config.session().reset()
                 print("mesh_magic session config reset to environment and defaults.")
+            if args.forget:
+                print(_config.forget_key())
             if args.login:
                 key = _config.login()
                 print(f"Key set for this session: {key.masked}")
+            if args.remember:
+                print(f"Key remembered {_config.remember_key()} for later sessions.")
             if assignments:
                 self._assign(assignments)
         except InvalidOptionError as exc:
             raise UsageError(str(exc)) from None
-        if not (args.reset or args.login or assignments):
+        if not (args.reset or args.login or args.remember or args.forget or assignments):
             return ConfigTable(_config.resolve())
         return None
 
