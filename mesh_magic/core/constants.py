@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .._version import __version__
+
 DEFAULT_BASE_URL = "https://api.meshapi.ai"
 # base_url="offline" (or MESHAPI_BASE_URL=offline) selects the bundled offline backend.
 OFFLINE = "offline"
@@ -9,7 +11,7 @@ OFFLINE = "offline"
 OFFLINE_ROOT = "http://offline.meshapi.invalid"
 KEY_ENV_VARS = ("MESHAPI_API_KEY", "MESH_API_KEY")
 ALLOW_HTTP_ENV = "MESHIMG_ALLOW_INSECURE_HTTP"
-USER_AGENT = "mesh-magic/0.1"
+USER_AGENT = f"mesh-magic/{__version__}"
 
 # -- timeouts (seconds) -------------------------------------------------------------------
 DEFAULT_TIMEOUT = 180.0
