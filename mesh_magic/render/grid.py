@@ -11,10 +11,10 @@ import base64
 import html
 from typing import TYPE_CHECKING, Any
 
-from ..core.history import History
+from ..core.history import History, home_relative
 from ..core.images import thumbnail
 from .captions import caption_html
-from .html import ERROR_COLOUR, FONT, shorten
+from .html import BORDER, ERROR_BORDER, ERROR_COLOUR, ERROR_TINT, FONT, WARN_COLOUR, shorten
 
 if TYPE_CHECKING:
     from ..core.results import GeneratedImage, ImageResult, ItemError
@@ -22,9 +22,7 @@ if TYPE_CHECKING:
 MIME_METADATA_KEY = "mesh_magic"
 
 _GRID_STYLE = "display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;margin:4px 0 10px 0"
-_TILE_STYLE = (
-    f"margin:0;padding:6px;border:1px solid rgba(128,128,128,.35);border-radius:6px;font:12px/1.35 {FONT};"
-)
+_TILE_STYLE = f"margin:0;padding:6px;border:1px solid {BORDER};border-radius:6px;font:12px/1.35 {FONT};"
 # Models share the width equally, so a comparison stays side by side on any screen.
 _COMPARE_STYLE = "display:grid;gap:18px;align-items:start;grid-template-columns:repeat({n},minmax(0,1fr))"
 _COLUMN_STYLE = "min-width:0"
@@ -60,7 +58,7 @@ def _error_tile(error: ItemError, max_px: int) -> str:
     hint = getattr(error.error, "hint", "")
     return (
         f'<figure style="{_TILE_STYLE}width:{side}px;min-height:{side // 2}px;'
-        'background:rgba(220,50,50,.08);border-color:rgba(220,50,50,.5)">'
+        f'background:{ERROR_TINT};border-color:{ERROR_BORDER}">'
         f"<b>{html.escape(error.model)}</b><br>"
         f'<span style="color:{ERROR_COLOUR}">⚠ {html.escape(str(error.error))}</span>'
         + (f"<br><span style='opacity:.8'>{html.escape(hint)}</span>" if hint else "")
@@ -100,7 +98,9 @@ def result_html(result: ImageResult, max_px: int | None = None) -> str:
     for note in result.notes:
         parts.append(f'<div style="opacity:.75;font-size:12px">ℹ {html.escape(note)}</div>')
     if result.interrupted:
-        parts.append('<div style="color:#b9770e;font-weight:600">Interrupted: showing what arrived.</div>')
+        parts.append(
+            f'<div style="color:{WARN_COLOUR};font-weight:600">Interrupted: showing what arrived.</div>'
+        )
     by_prompt: dict[str, list[int]] = {}
     for key in _row_keys(result):
         by_prompt.setdefault(_row_label(result, key)[0], []).append(key)
@@ -134,6 +134,33 @@ def result_text(result: ImageResult) -> str:
     for err in result.errors:
         lines.append(f"  [{err.row}] {err.model} ERROR {err.error}")
     return "\n".join(lines)
+
+
+def result_summary(result: ImageResult) -> str:
+    """What a terminal shows (plain `ipython`): one line per image with its file in the store.
+
+    Never an image's bytes: a terminal cannot show them, and base64 would flood it.
+    """
+    count = f"{len(result)} image{'s' if len(result) != 1 else ''}"
+    state = " (interrupted: showing what arrived)" if result.interrupted else ""
+    lines = [f"mesh_magic: {count}, {len(result.errors)} failed{state}"]
+    for prompt, keys in _by_prompt(result).items():
+        lines.append(f"  {shorten(prompt, 100)!r}")
+        for im in (im for im in result if im.row in keys):
+            where = home_relative(im.path) if im.path else "not stored"
+            tag = " (cached)" if im.cached else ""
+            lines.append(f"    {im.model}  {im.size}  {im.extension}{tag}  {where}")
+        for err in (e for e in result.errors if e.row in keys):
+            lines.append(f"    {err.model}  failed: {shorten(str(err.error), 160)}")
+    lines.extend(f"  note: {note}" for note in result.notes)
+    return "\n".join(lines)
+
+
+def _by_prompt(result: ImageResult) -> dict[str, set[int]]:
+    rows: dict[str, set[int]] = {}
+    for key in _row_keys(result):
+        rows.setdefault(_row_label(result, key)[0], set()).add(key)
+    return rows
 
 
 def result_metadata(result: ImageResult) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from ..core.engine.progress import CallProgress, ItemProgress
 from ..core.generate import Plan
 from ..core.images import thumbnail
 from ..core.results import ImageResult
+from .html import FONT
 
 # Calls that finish faster than this never show a progress box.
 SHOW_AFTER = 1.0
@@ -78,7 +79,7 @@ def progress_html(progress: CallProgress, total_images: int, *, compact: bool = 
     else:
         rows = [_row(item) for item in progress.items]
     return (
-        '<div class="mesh-magic-progress" style="font:12px system-ui,sans-serif">'
+        f'<div class="mesh-magic-progress" style="font:12px/1.4 {FONT}">'
         f"{bar}{head}<table>{''.join(rows)}</table></div>"
     )
 

@@ -11,6 +11,7 @@ from ..core.files import write_with_sidecar
 from ..core.images import thumbnail
 from ..core.results import GeneratedImage, ImageResult
 from ..render.captions import gallery_caption_html
+from ..render.html import BORDER
 
 DEFAULT_SAVE_DIR = "./mesh_images"
 # Gallery thumbnails stay small: the full image is in `panel.results` and the store.
@@ -66,7 +67,7 @@ class Gallery:
             [picture, caption, save],
             layout=widgets.Layout(
                 padding="6px",
-                border="1px solid rgba(128,128,128,.35)",
+                border=f"1px solid {BORDER}",
                 width=f"{width + 14}px",
                 overflow="hidden",
             ),
