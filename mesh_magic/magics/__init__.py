@@ -16,6 +16,11 @@ from .session import SessionMagics
 __all__ = ["GenerateMagics", "SessionMagics", "register"]
 
 
+def _is_terminal(shell: Any) -> bool:
+    """Plain `ipython` in a terminal (no kernel, no notebook front end)."""
+    return any(cls.__name__ == "TerminalInteractiveShell" for cls in type(shell).__mro__)
+
+
 def register(shell: Any) -> GenerateMagics:
     """Install the config, magics and display hook into `shell` (called by %load_ext)."""
     config = _config.MeshImg(parent=shell)
@@ -27,10 +32,17 @@ def register(shell: Any) -> GenerateMagics:
     shell.register_magics(magics)
     shell.register_magics(SessionMagics(shell))
     formatter = shell.display_formatter.ipython_display_formatter
+    terminal = _is_terminal(shell)
 
     def show(result: ImageResult) -> bool | None:
         if not magics.display_result(result):
             return True  # handled: nothing to show
+        if terminal:
+            # Plain `ipython` shows text only: say where each image is, never its bytes.
+            from ..render.grid import result_summary
+
+            print(result_summary(result))
+            return True
         from IPython.display import display
 
         data, metadata = result._repr_mimebundle_()
