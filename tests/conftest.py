@@ -18,6 +18,7 @@ from mesh_magic.core.catalog import catalog
 from mesh_magic.core.engine.loop import engine
 
 pytest_plugins = [
+    "tests.support.outside_repo",
     "tests.support.shell",
     "tests.support.servers",
     "tests.support.published",

@@ -55,6 +55,12 @@ wrong: str = mesh_magic.generate  # mypy must see the real type and refuse this
 """
 
 
+def tool_env() -> dict[str, str]:
+    """pip and mypy read their own caches and configuration: the outside-the-repository guard
+    (tests/support/outside_repo.py) watches the project's code, not the build tools."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MESH_MAGIC_GUARD", "PYTHONPATH"))}
+
+
 @dataclass
 class Wheel:
     path: Path
@@ -71,6 +77,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Wheel:
         check=True,
         capture_output=True,
         timeout=120,
+        env=tool_env(),
     )
     (path,) = out.glob("*.whl")
     with zipfile.ZipFile(path) as archive:
@@ -87,10 +94,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Wheel:
 def venv(wheel: Wheel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh venv (no system site-packages) with only `pip install <wheel>` in it."""
     root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=120, env=tool_env())
     python = root / "bin" / "python"
     done = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel.path)],
+        env=tool_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -173,6 +181,7 @@ def test_mypy_sees_the_installed_package_as_typed(venv: Path, tmp_path: Path) ->
         [sys.executable, "-m", "mypy", "--python-executable", str(venv), "--no-incremental", str(program)]
         + ["--config-file", os.devnull, "--strict"],
         cwd=tmp_path,
+        env=tool_env(),
         capture_output=True,
         text=True,
         timeout=300,
