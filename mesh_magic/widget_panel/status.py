@@ -15,7 +15,9 @@ def error_html(where: str | None, error: BaseException) -> str:
     text = str(error) if isinstance(error, MeshImageError) else f"{type(error).__name__}: {error}"
     prefix = f"<b>{html.escape(where)}</b>: " if where else ""
     return (
-        f'<div class="mesh-panel-error" style="color:{ERROR_COLOUR}">⚠ {prefix}{html.escape(text)}'
+        # Its own line height: the widget's (one input row high) spreads a wrapped message apart.
+        f'<div class="mesh-panel-error" style="color:{ERROR_COLOUR};line-height:1.4;margin:2px 0">'
+        f"⚠ {prefix}{html.escape(text)}"
         + (f'<br><span style="opacity:.85">{html.escape(hint)}</span>' if hint else "")
         + "</div>"
     )

@@ -1,9 +1,11 @@
 """Fixtures for browser tests: a mesh server process, a JupyterLab process and headless Chromium.
 
 Every process is started by these fixtures with its PID held, and stopped in a
-finalizer even when the test fails. JupyterLab gets throw-away config, data,
-runtime, settings and workspace folders, so nothing of the machine's own
-Jupyter setup leaks in (or gets written to).
+finalizer even when the test fails. One mesh server, one Jupyter server and one
+Chromium serve every browser test of the run (JupyterLab at /lab, Notebook 7 at
+/notebooks, the same server). JupyterLab gets throw-away config, data, runtime,
+settings and workspace folders, so nothing of the machine's own Jupyter setup
+leaks in (or gets written to); `jupyter_lab.theme(name)` switches its theme.
 """
 
 from __future__ import annotations
@@ -76,6 +78,35 @@ class JupyterLab:
     def lab_url(self, notebook: str) -> str:
         return f"{self.url}/lab/tree/{notebook}?reset&token={self.token}"
 
+    def notebook7_url(self, notebook: str) -> str:
+        return f"{self.url}/notebooks/{notebook}?token={self.token}"
+
+    def theme(self, name: str) -> None:
+        """Make `name` ("JupyterLab Light" / "JupyterLab Dark") the theme of pages opened from now on."""
+        raw = json.dumps({"theme": name, "adaptive-theme": False})
+        request = urllib.request.Request(
+            f"{self.url}/lab/api/settings/@jupyterlab/apputils-extension:themes",
+            data=json.dumps({"raw": raw}).encode(),
+            method="PUT",
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status in (200, 204), response.status
+
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel, so the next test's notebook starts on a fresh one."""
+        headers = {"Authorization": f"token {self.token}"}
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{self.url}/api/sessions", headers=headers), timeout=10
+        ) as response:
+            sessions = json.loads(response.read())
+        for session in sessions:
+            request = urllib.request.Request(
+                f"{self.url}/api/sessions/{session['id']}", method="DELETE", headers=headers
+            )
+            with contextlib.suppress(urllib.error.HTTPError), urllib.request.urlopen(request, timeout=10):
+                pass
+
     def wait_kernel_idle(self, timeout: float = START_TIMEOUT) -> None:
         """Until the server reports a kernel session whose kernel is idle."""
         deadline = time.monotonic() + timeout
@@ -104,7 +135,7 @@ def _stop(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
     process.wait(5)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
         pytest.fail(
@@ -116,7 +147,7 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mesh_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProcess]:
     """`python -m mesh_magic.server` on a port it picks itself (no race for a free port)."""
     log = tmp_path_factory.mktemp("mesh") / "server.err"
@@ -141,7 +172,7 @@ def mesh_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProce
             process.stdout.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def jupyter_lab(tmp_path_factory: pytest.TempPathFactory, mesh_process: MeshProcess) -> Iterator[JupyterLab]:
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "root"
@@ -151,7 +182,9 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory, mesh_process: MeshProc
     _write_settings(settings)
     port, token = free_port(), secrets.token_hex(16)
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MESH_", "MESHAPI_", "MESHIMG_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTER", "MESH_", "MESHAPI_", "MESHIMG_")) or k.startswith("MESH_MAGIC_GUARD")
     }
     env.update(
         JUPYTER_CONFIG_DIR=str(home / "config"),
@@ -163,6 +196,9 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory, mesh_process: MeshProc
         MESHAPI_BASE_URL=mesh_process.base_url,
         MESHAPI_API_KEY=mesh_process.api_key,
         MESHIMG_STORE_DIR=str(home / "store"),
+        XDG_CONFIG_HOME=str(home / "xdg-config"),
+        XDG_DATA_HOME=str(home / "xdg-data"),
+        IPYTHONDIR=str(home / "ipython"),
     )
     log = home / "jupyterlab.log"
     with open(log, "wb") as output:
@@ -228,20 +264,29 @@ def _wait_ready(status_url: str, process: subprocess.Popen[Any], log: Path) -> N
     pytest.fail(f"JupyterLab not ready in {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def page(chromium_path: Path) -> Iterator[Any]:
-    """A fresh headless Chromium page; a screenshot lands in test-artifacts if the test fails."""
+@pytest.fixture(scope="session")
+def browser(chromium_path: Path) -> Iterator[Any]:
+    """One headless Chromium for the run (Debian's, never a downloaded one)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        chromium = playwright.chromium.launch(
             executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS
         )
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 1400})
-            yield context.new_page()
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page in its own context; a screenshot lands in test-artifacts if the test fails."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -254,3 +299,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             ARTIFACTS.mkdir(exist_ok=True)
             with contextlib.suppress(Exception):  # the browser may be what failed
                 page.screenshot(path=str(ARTIFACTS / f"{item.name}-failure.png"))
+
+
+@pytest.fixture(autouse=True)
+def one_kernel_per_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Kernels a test started are stopped after it (the server is shared by the whole run)."""
+    yield
+    if "jupyter_lab" in request.fixturenames:
+        request.getfixturevalue("jupyter_lab").shutdown_kernels()
