@@ -18,6 +18,8 @@ _EXPORTS = {
     "generate": ".api",
     "agenerate": ".api",
     "generate_many": ".api",
+    "edit": ".api",
+    "aedit": ".api",
     "configure": ".api",
     "login": ".api",
     "models": ".api",
@@ -49,8 +51,10 @@ __all__ = sorted(_EXPORTS) + ["load_ipython_extension", "unload_ipython_extensio
 
 if TYPE_CHECKING:
     from .api import (
+        aedit as aedit,
         agenerate as agenerate,
         configure as configure,
+        edit as edit,
         generate as generate,
         generate_many as generate_many,
         history as history,
@@ -87,6 +91,8 @@ if TYPE_CHECKING:
 # The package wires the layers: results display through the rendering layer's grid,
 # imported the first time a result is shown.
 _results.use_renderer("mesh_magic.render.grid:render_result")
+# ... and GeneratedImage.edit(), .upscale(), ... through the Python API's edit().
+_results.use_editor("mesh_magic.api:_edit_image")
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .core import config as _config
@@ -17,14 +17,66 @@ from .core.results import ImageResult
 from .render.tables import SpendTable, spend_table
 
 
-def generate(prompt: str, **options: Any) -> ImageResult:
+def generate(prompt: str, *, references: Sequence[Any] | None = None, **options: Any) -> ImageResult:
     """Generate images for `prompt`; options are the magic's (model, n, size, quality, ...).
 
-    Several comma-separated models are compared side by side. Per-item failures are in
-    `result.errors`; bad input, or one error that sank every item (a bad key),
-    is raised.
+    Several comma-separated models are compared side by side. `references` are
+    images the model should draw on (for models that take them). Per-item failures
+    are in `result.errors`; bad input, or one error that sank every item (a bad
+    key), is raised.
     """
+    if references:
+        options["references"] = list(references)
     return raise_total_failure(run(prepare(prompt, options)))
+
+
+def _edit_options(
+    image: Any, operation: str, mask: Any, region: Any, references: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    sources = [image, *(references or [])]
+    return {**options, "image": sources, "operation": operation, "mask": mask, "region": region}
+
+
+def edit(
+    image: Any,
+    prompt: str = "",
+    *,
+    operation: str = "edit",
+    mask: Any = None,
+    region: Any = None,
+    references: Sequence[Any] | None = None,
+    **options: Any,
+) -> ImageResult:
+    """Edit `image` (a GeneratedImage or result, a PIL image, bytes, a path, an https URL or a
+    data: URI) with one of the seven operations: edit, inpaint (`mask`, or `region`
+    X,Y,W,H), outpaint, mix (with `references`), reframe, upscale, remove_background.
+
+    Other options are the generation's (model, n, size, params, timeout, save, ...).
+    """
+    call = prepare(prompt, _edit_options(image, operation, mask, region, references, options))
+    return raise_total_failure(run(call))
+
+
+async def aedit(
+    image: Any,
+    prompt: str = "",
+    *,
+    operation: str = "edit",
+    mask: Any = None,
+    region: Any = None,
+    references: Sequence[Any] | None = None,
+    **options: Any,
+) -> ImageResult:
+    """Async `edit`: awaitable from any event loop, including a notebook cell."""
+    edit_options = _edit_options(image, operation, mask, region, references, options)
+    call: Plan = await in_engine(lambda: aprepare(prompt, edit_options))
+    result: ImageResult = await in_engine(lambda: arun(call))
+    return raise_total_failure(result)
+
+
+def _edit_image(image: Any, prompt: str, *, operation: str, **options: Any) -> ImageResult:
+    """What `GeneratedImage.edit()` and friends call."""
+    return edit(image, prompt, operation=operation, **options)
 
 
 async def agenerate(prompt: str, **options: Any) -> ImageResult:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .catalog import ImageModel
 from .errors import InvalidOptionError
-from .request import ImageRequest
 from .results import ImageResult
 from .store import Store
+
+if TYPE_CHECKING:
+    from .request import ImageRequest
 
 
 def format_usd(value: float) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import resolve
+from .edits import INPUT_OPTIONS, build_inputs, take_inputs
 from .errors import InvalidOptionError
 from .request import ImageRequest, build_requests
 from .results import ImageResult
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 # this module, and those imports would otherwise be most of the extension's load time.
 
 # Options that shape a call but are not settings.
-CALL_OPTIONS = ("save", "fresh")
+CALL_OPTIONS = ("save", "fresh", "seed", "source_labels", *INPUT_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None)
     options = dict(options or {})
     save = options.pop("save", None)
     fresh = bool(options.pop("fresh", False))
+    labels = options.pop("source_labels", None) or {}
+    raw_inputs = take_inputs(options)
+    _seed_into_params(options)
     if isinstance(prompts, str):
         prompts = [prompts]
     elif not isinstance(prompts, Sequence) or not all(isinstance(p, str) for p in prompts):
@@ -60,8 +64,21 @@ def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None)
         raise InvalidOptionError(
             "--fresh needs the API, but cache='replay' never calls it: set cache='on' first."
         )
-    requests = build_requests(list(prompts), settings)
+    inputs = build_inputs(raw_inputs, settings, labels=labels)
+    requests = build_requests(list(prompts), settings, inputs)
     return Plan(settings, requests, Path(save).expanduser() if save else None, fresh)
+
+
+def _seed_into_params(options: dict[str, Any]) -> None:
+    """`seed=N` (the magic's --seed) is the `seed` body field, as `-p seed=N` is."""
+    seed = options.pop("seed", None)
+    if seed is None:
+        return
+    try:
+        number = int(str(seed).strip()) if not isinstance(seed, int) or isinstance(seed, bool) else seed
+    except ValueError:
+        raise InvalidOptionError(f"seed must be a whole number (got {seed!r}).") from None
+    options["params"] = {**(options.get("params") or {}), "seed": number}
 
 
 def new_progress(call: Plan, on_change: Callable[[CallProgress], None] | None = None) -> CallProgress:

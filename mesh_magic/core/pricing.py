@@ -15,6 +15,7 @@ from typing import Any
 
 from .catalog import ImageModel, fetch_records
 from .cost import Estimate, check_limits, estimate, ledger
+from .edits import check_capabilities
 from .errors import MeshImageError
 from .generate import Plan, plan
 from .store import Store
@@ -41,6 +42,7 @@ async def aprice(call: Plan) -> Plan:
             models = await fetch_records(call.settings)
         except MeshImageError as exc:
             error = f"the model list could not be read: {exc.message}"
+    check_capabilities([r for r in call.requests if r.row not in cached], models)
     found: Estimate = estimate(call.requests, models, cached, error)
     prices = {line.model: line.price for line in found.lines}
     return replace(call, estimate=found, prices=prices)

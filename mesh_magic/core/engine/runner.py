@@ -17,7 +17,7 @@ from ..errors import InvalidRequestError, MeshImageError, RateLimitError, Respon
 from ..http.client import Generation, MeshClient, RetryNotice
 from ..parsing import StreamEvent, decode_b64
 from ..request import ImageRequest
-from ..results import GeneratedImage, ImageResult
+from ..results import GeneratedImage, ImageParent, ImageResult
 from ..settings import Settings
 from ..store import Store, replay_miss
 from .limit import AdaptiveLimit
@@ -200,6 +200,13 @@ class Runner:
 
     def _write(self, request: ImageRequest, generation: Generation) -> list[GeneratedImage]:
         assert self.store is not None
+        if request.sources:  # lineage: each source kept in the store, its path on every image
+            parents = tuple(
+                ImageParent(s.sha256, s.path or str(self.store.put_source(s)), s.label, s.size)
+                for s in request.sources
+            )
+            for image in generation.images:
+                image.parents = parents
         base_url = self.settings.base_url
         stored = [self.store.put(im, base_url=base_url) for im in generation.images]
         if not generation.errors:  # only a complete answer may answer this request again
