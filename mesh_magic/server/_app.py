@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from . import _images
+from ._edit_validation import validate_edit
+from ._edits import EditMaker
 from ._faults import Fault
 from ._generate import ImageMaker, mesh_stream, openai_stream
 from ._middleware import FAULT_KEY, MeshMiddleware, quiet_injected_resets
@@ -90,7 +92,7 @@ class _Routes:
         openai_style = uses_openai_stream(gen.model) and gen.partial_images > 0
         maker = ImageMaker(
             gen,
-            label="OFFLINE PREVIEW" if self.state.offline else "TEST SERVER PREVIEW",
+            label=self._label(),
             file_base_url=self._base_url(request),
             store=self.state.images,
             force_b64=gen.stream and openai_style,
@@ -110,6 +112,32 @@ class _Routes:
         await anyio.sleep(self.state.latency)
         items = await maker.items(fault)
         return JSONResponse(maker.body(items, fault))
+
+    async def edits(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        raw = await request.body()
+        try:
+            # Decoding the images is CPU work: off the event loop, like rendering.
+            edit = await anyio.to_thread.run_sync(validate_edit, raw)
+        except ValidationFailed as exc:
+            return JSONResponse({"detail": exc.errors}, status_code=422)
+        except ApiError as exc:
+            return _mesh_error(request, exc.status, exc.code, exc.message, exc.details)
+        fault = _fault(request)
+        maker = EditMaker(
+            edit,
+            label=self._label(),
+            file_base_url=self._base_url(request),
+            store=self.state.images,
+        )
+        await anyio.sleep(self.state.latency)
+        items = await maker.items(fault)
+        return JSONResponse(maker.body(items, fault))
+
+    def _label(self) -> str:
+        return "OFFLINE PREVIEW" if self.state.offline else "TEST SERVER PREVIEW"
 
     async def models(self, request: Request) -> Response:
         denied = self._unauthorized(request)
@@ -206,6 +234,7 @@ class MeshApp:
         self.starlette = Starlette(
             routes=[
                 Route("/v1/images/generations", routes.generations, methods=["POST"]),
+                Route("/v1/images/edits", routes.edits, methods=["POST"]),
                 Route("/v1/models", routes.models, methods=["GET"]),
                 Route("/v1/models/{model_id:path}", routes.model, methods=["GET"]),
                 Route("/v1/files/{name}", routes.file, methods=["GET"]),
