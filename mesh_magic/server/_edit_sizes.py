@@ -31,14 +31,11 @@ def _number(value: Any, loc: list[str | int], what: str) -> float:
 
 def aspect_ratio(value: str) -> float:
     """'16:9' (also '16/9', '1.5') as width / height."""
-    loc: list[str | int] = ["body", "aspect_ratio"]
-    match = _RATIO.match(value)
-    if match is not None:
-        width, height = float(match.group(1)), float(match.group(2))
-    else:
-        width, height = _number(value, loc, "aspect_ratio"), 1.0
+    match = _RATIO.match(value) or _RATIO.match(f"{value.strip()}:1")
+    width, height = (float(match.group(1)), float(match.group(2))) if match else (0.0, 0.0)
     if width <= 0 or height <= 0 or not 0.1 <= width / height <= 10:
-        raise invalid(loc, f"aspect_ratio must be like '16:9' with a ratio from 1:10 to 10:1, not {value!r}")
+        reason = f"aspect_ratio must be like '16:9' with a ratio from 1:10 to 10:1, not {value!r}"
+        raise invalid(["body", "aspect_ratio"], reason)
     return width / height
 
 
