@@ -15,9 +15,10 @@ from . import _images
 from ._edit_validation import validate_edit
 from ._edits import EditMaker
 from ._faults import Fault
-from ._generate import ImageMaker, mesh_stream, openai_stream
+from ._generate import mesh_stream, openai_stream
 from ._middleware import FAULT_KEY, MeshMiddleware, quiet_injected_resets
 from ._models import find_model, listed, public, uses_openai_stream
+from ._references import generation_references, image_maker
 from ._responses import (
     REQUEST_ID_KEY,
     ApiError,
@@ -81,7 +82,11 @@ class _Routes:
         if denied is not None:
             return denied
         try:
-            gen = validate(parse_body(await request.body()))
+            body = parse_body(await request.body())
+            gen = validate(body)
+            references = (
+                await anyio.to_thread.run_sync(generation_references, body, gen) if "image" in body else ()
+            )
         except ValidationFailed as exc:
             return JSONResponse({"detail": exc.errors}, status_code=422)
         except ApiError as exc:
@@ -90,8 +95,9 @@ class _Routes:
         # MeshAPI's image.chunk stream, as the official SDK types it; OpenAI's typed events
         # only when partial images are asked of an OpenAI model (the client reads both).
         openai_style = uses_openai_stream(gen.model) and gen.partial_images > 0
-        maker = ImageMaker(
+        maker = image_maker(
             gen,
+            references,
             label=self._label(),
             file_base_url=self._base_url(request),
             store=self.state.images,

@@ -177,7 +177,7 @@ def field_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def _refuse_capability(model: str, capability: str, loc: Loc, what: str) -> ApiError:
+def refuse_capability(model: str, capability: str, loc: Loc, what: str) -> ApiError:
     flag = f"supports_image_{capability}"
     able = [m["id"] for m in MODELS if m.get(flag)][:5]
     message = f"Model '{model}' does not support {what} ({flag} is false)."
@@ -190,14 +190,14 @@ def _refuse_capability(model: str, capability: str, loc: Loc, what: str) -> ApiE
 def check_capability(model: str, entry: dict[str, Any], operation: str, has_references: bool) -> None:
     """400 model_capability_not_supported when the catalog flag for what is asked is false."""
     if not entry.get(f"supports_image_{operation}"):
-        raise _refuse_capability(model, operation, ["body", "operation"], f"the '{operation}' operation")
+        raise refuse_capability(model, operation, ["body", "operation"], f"the '{operation}' operation")
     if not has_references or operation == "mix":
         return
     if operation not in USES_REFERENCES:
         reason = f"reference_images are used by {', '.join(USES_REFERENCES)}, not by '{operation}'"
         raise invalid(["body", "reference_images"], reason)
     if not entry.get("supports_image_reference"):
-        raise _refuse_capability(model, "reference", ["body", "reference_images"], "reference images")
+        raise refuse_capability(model, "reference", ["body", "reference_images"], "reference images")
 
 
 def _references(body: dict[str, Any], operation: str) -> tuple[Source, ...]:
