@@ -44,7 +44,7 @@ def _scene(edit: Edit, index: int, size: Size) -> PILImage.Image:
     # Seeded by the source's bytes, so two images filled with one prompt still differ.
     seed = int(edit.image.digest[:8], 16)
     drawn = scene(edit.prompt or edit.operation, edit.model, seed, index, style, work)
-    return drawn.resize(size, Image.Resampling.BICUBIC)
+    return drawn.resize(size, Image.Resampling.BILINEAR)  # soft shapes: bilinear is enough
 
 
 def _smear(img: PILImage.Image, size: Size) -> PILImage.Image:
@@ -141,10 +141,15 @@ def _edit(edit: Edit, index: int, title: str) -> PILImage.Image:
 def _inpaint(edit: Edit, index: int, title: str) -> PILImage.Image:
     from PIL import Image
 
-    size = edit.image.size
-    fill = _backdrop(edit, index, size)
+    assert edit.change is not None
+    box = edit.change.getbbox() or (0, 0, *edit.image.size)
+    region = (box[2] - box[0], box[3] - box[1])
+    # New content only where the hole is, continuing the colours around it.
+    patch = Image.blend(_smear(edit.image.image.crop(box), region), _scene(edit, index, region), 0.45)
     if edit.references:
-        fill = Image.blend(fill, mean_of([r.rgb() for r in edit.references], size), 0.5)
+        patch = Image.blend(patch, mean_of([r.rgb() for r in edit.references], region), 0.5)
+    fill = edit.image.rgb()
+    fill.paste(patch, box[:2])
     return _masked(edit, fill, title)
 
 
@@ -174,7 +179,7 @@ def _reframe(edit: Edit, index: int, title: str) -> PILImage.Image:
     size = (edit.width, edit.height)
     source = edit.image.in_mode()
     # The whole picture, scaled to fit: the subject stays; the new sides are filled.
-    inner = ImageOps.contain(source, size, Image.Resampling.LANCZOS)
+    inner = ImageOps.contain(source, size, Image.Resampling.BICUBIC)
     canvas = _backdrop(edit, index, size).convert(source.mode)
     at = ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2)
     canvas.paste(inner, at)
