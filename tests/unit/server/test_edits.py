@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageDraw
 
 from mesh_magic.server import Fault, MeshServer, offline_transport
 from tests.unit.server.edit_bodies import (
@@ -358,3 +358,21 @@ def test_edits_are_logged_and_counted_in_flight(server: MeshServer, client: http
     (logged,) = [r for r in server.app.requests if r.path == EDITS]
     assert logged.json["operation"] == "upscale" and logged.headers["authorization"].startswith("Bearer ")
     assert server.app.max_in_flight >= 1
+
+
+def test_remove_background_without_a_clear_subject_keeps_a_centred_oval(client: httpx.Client) -> None:
+    # A texture: nothing stands out from the edges as one subject.
+    texture = Image.effect_noise((200, 200), 90).convert("RGB")
+    alpha = result(client, texture, operation="remove_background").getchannel("A")
+    assert alpha.getpixel((100, 100)) == 255
+    assert all(alpha.getpixel(p) == 0 for p in [(2, 2), (197, 2), (2, 140), (197, 140)])
+
+
+def test_remove_background_finds_a_subject_off_centre(client: httpx.Client) -> None:
+    # A night sky (a gradient) with a moon near its top-right corner.
+    sky = Image.linear_gradient("L").resize((200, 200)).point(lambda v: v // 3)
+    scene = Image.merge("RGB", (sky, sky, sky.point(lambda v: v + 60)))
+    ImageDraw.Draw(scene).ellipse((130, 20, 170, 60), fill=(250, 240, 200))
+    alpha = result(client, scene, operation="remove_background").getchannel("A")
+    assert alpha.getpixel((150, 40)) == 255
+    assert all(alpha.getpixel(p) == 0 for p in [(100, 100), (40, 40), (150, 150), (5, 5)])
