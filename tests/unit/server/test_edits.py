@@ -376,3 +376,20 @@ def test_remove_background_finds_a_subject_off_centre(client: httpx.Client) -> N
     alpha = result(client, scene, operation="remove_background").getchannel("A")
     assert alpha.getpixel((150, 40)) == 255
     assert all(alpha.getpixel(p) == 0 for p in [(100, 100), (40, 40), (150, 150), (5, 5)])
+
+
+def test_the_offline_backend_keeps_a_bounded_request_log() -> None:
+    from mesh_magic.server import create_app
+    from mesh_magic.server._state import OFFLINE_LOG_SIZE
+
+    app = create_app(offline=True)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://offline") as c:
+            for _ in range(OFFLINE_LOG_SIZE + 5):
+                await c.get("/v1/models")
+
+    import asyncio
+
+    asyncio.run(run())
+    assert len(app.requests) == OFFLINE_LOG_SIZE
