@@ -22,6 +22,7 @@ _EXPORTS = {
     "login": ".api",
     "models": ".api",
     "history": ".api",
+    "spend": ".api",
     "panel": ".widget_panel",
     "ImageResult": ".core.results",
     "GeneratedImage": ".core.results",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         history as history,
         login as login,
         models as models,
+        spend as spend,
     )
     from .core.config import MeshImg as MeshImg
     from .core.errors import (

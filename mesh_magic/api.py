@@ -8,11 +8,13 @@ from typing import Any
 
 from .core import config as _config
 from .core.bulk import generate_many as _generate_many
-from .core.catalog import ModelEntry, image_models
+from .core.catalog import ImageModel, image_models, model_query
 from .core.config import SessionConfig
 from .core.generate import Plan, arun, in_engine, plan, raise_total_failure, run
 from .core.history import History, load_history
+from .core.pricing import aprepare, prepare
 from .core.results import ImageResult
+from .render.tables import SpendTable, spend_table
 
 
 def generate(prompt: str, **options: Any) -> ImageResult:
@@ -22,12 +24,13 @@ def generate(prompt: str, **options: Any) -> ImageResult:
     `result.errors`; bad input, or one error that sank every item (a bad key),
     is raised.
     """
-    return raise_total_failure(run(plan(prompt, options)))
+    return raise_total_failure(run(prepare(prompt, options)))
 
 
 async def agenerate(prompt: str, **options: Any) -> ImageResult:
     """Async `generate`: awaitable from any event loop, including a notebook cell."""
-    call = plan(prompt, options)
+    plan(prompt, options)  # bad input raises here, in the caller's own frame
+    call: Plan = await in_engine(lambda: aprepare(prompt, options))
     result: ImageResult = await in_engine(lambda: arun(call))
     return raise_total_failure(result)
 
@@ -62,9 +65,28 @@ def login(key: str | None = None) -> None:
     _config.login(key, ask=getpass.getpass)
 
 
-def models(text: str | None = None, **options: Any) -> list[ModelEntry]:
-    """Image-capable models, optionally filtered by `text` (in id or name)."""
-    return image_models(_config.resolve(options), text)
+def models(
+    text: str | None = None,
+    *,
+    operation: str | None = None,
+    free: bool = False,
+    max_price: float | None = None,
+    sort: str = "name",
+    **options: Any,
+) -> list[ImageModel]:
+    """Image models as records (id, name, price, is_free, capabilities; `.raw` the API's entry).
+
+    Filtered by `text` (in id or name), by what they can do (`operation="upscale"`,
+    or "reference"), `free=True`, `max_price` USD per image; `sort` by "name" or "price".
+    """
+    query = model_query(text, operation=operation, free=free, max_price=max_price, sort=sort)
+    return image_models(_config.resolve(options), query)
+
+
+def spend(all: bool = False, **options: Any) -> SpendTable:
+    """This session's spend per model (images, USD, images served free from the cache);
+    `all=True` adds up every image in the store, across sessions."""
+    return spend_table(_config.resolve(options), everything=all)
 
 
 def history(

@@ -19,6 +19,7 @@ from .settings import Settings
 from .store import Store
 
 if TYPE_CHECKING:
+    from .cost import Estimate
     from .engine.progress import CallProgress
 
 # The engine (asyncio, httpx) is imported on first use, not at `%load_ext`: the magics import
@@ -36,6 +37,9 @@ class Plan:
     fresh: bool = False
     # Extra passes for a request whose retries all met 429 (bulk runs; see run_requests).
     rate_limit_rounds: int = 0
+    # What the call is expected to cost (core.pricing fills it in before anything is sent).
+    estimate: Estimate | None = None
+    prices: Mapping[str, float | None] | None = None
 
     @property
     def total_images(self) -> int:
@@ -77,6 +81,7 @@ async def arun(call: Plan, progress: CallProgress | None = None) -> ImageResult:
         store=Store.for_settings(call.settings),
         fresh=call.fresh,
         rate_limit_rounds=call.rate_limit_rounds,
+        prices=call.prices,
     )
     _after(call, result)
     return result
@@ -103,6 +108,9 @@ def run(
 
 
 def _after(call: Plan, result: ImageResult) -> None:
+    from .cost import ledger
+
+    ledger().record(result)
     if call.save is not None and len(result):
         result.save(call.save)
 

@@ -215,6 +215,12 @@ class ImageResult(Sequence[GeneratedImage]):
     def ok(self) -> bool:
         return not self.errors and not self.interrupted
 
+    @property
+    def cost(self) -> float | None:
+        """USD for the images of this call: 0 for those from the cache; None if a price was unknown."""
+        costs = [im.cost for im in self._images if not im.partial]
+        return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+
     def save(self, directory: str | Path) -> list[Path]:
         """Write every image (and a JSON sidecar each) to `directory`; returns the image paths."""
         from .files import write_with_sidecar

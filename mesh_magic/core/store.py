@@ -147,7 +147,10 @@ class Store:
                 continue
             if not images:
                 continue
-            return [replace(im, row=request.row, index=i, cached=True) for i, im in enumerate(images)]
+            # Served from the store: nothing is billed.
+            return [
+                replace(im, row=request.row, index=i, cached=True, cost=0.0) for i, im in enumerate(images)
+            ]
         return None
 
     def _inside(self, relative: str) -> Path:

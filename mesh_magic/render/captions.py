@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from ..core.cost import format_usd
+
 if TYPE_CHECKING:
     from ..core.results import GeneratedImage
 
@@ -17,6 +19,8 @@ def caption_bits(image: GeneratedImage) -> list[str]:
     bits = [f"<b>{html.escape(image.model)}</b>", html.escape(image.size)]
     if image.cached:
         bits.append("cached")
+    elif image.cost is not None:
+        bits.append(format_usd(image.cost))
     if image.partial:
         bits.append("partial (stream failed)")
     return bits

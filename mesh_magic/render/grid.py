@@ -11,6 +11,7 @@ import base64
 import html
 from typing import TYPE_CHECKING, Any
 
+from ..core.cost import cost_text
 from ..core.history import History
 from ..core.images import thumbnail
 from .captions import caption_html
@@ -33,6 +34,7 @@ _COLUMN_GRID_STYLE = (
     "grid-template-columns:repeat(auto-fill,minmax(min(100%,{px}px),1fr))"
 )
 _ROW_STYLE = f"font:600 13px/1.4 {FONT};margin:6px 0 2px 0"
+_NOTE_STYLE = "opacity:.75;font-size:12px"
 
 
 def _thumb_tag(image: GeneratedImage, max_px: int) -> tuple[str, int]:
@@ -123,12 +125,14 @@ def result_html(result: ImageResult, max_px: int | None = None) -> str:
         parts.append(f'<div style="{compare}">{"".join(columns)}</div>')
     if not len(result) and not result.errors and not result.rows:
         parts.append("<i>No images.</i>")
+    if spent := cost_text(result):
+        parts.append(f'<div class="mesh-magic-cost" style="{_NOTE_STYLE}">Cost: {html.escape(spent)}</div>')
     parts.append("</div>")
     return "".join(parts)
 
 
 def result_text(result: ImageResult) -> str:
-    lines = [repr(result)]
+    lines = [repr(result) + (f" · cost {spent}" if (spent := cost_text(result)) else "")]
     for im in result:
         lines.append(f"  [{im.row}.{im.index}] {im.model} {im.size} {im.mime_type} — {shorten(im.prompt)}")
     for err in result.errors:
