@@ -160,7 +160,10 @@ def field_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     errors += string_errors(body, "model", required=True)
     errors += _image_errors(body)
-    errors += string_errors(body, "prompt", required=False)
+    if "prompt" in body and not isinstance(body["prompt"], str):  # `str = ""`: null is no string
+        errors.append(
+            field_error(["body", "prompt"], "string_type", "Input should be a valid string", body["prompt"])
+        )
     if body.get("operation") is None and "operation" in body:
         errors.append(field_error(["body", "operation"], "literal_error", choices_msg(OPERATIONS), None))
     errors += _choice_error(body, "operation", OPERATIONS, "literal_error")

@@ -118,6 +118,11 @@ def b64(raw: bytes) -> str:
             "string_type",
         ),
         (
+            {"model": ANY_MODEL, "image": bare(SMALL), "operation": "upscale", "prompt": None},
+            ["body", "prompt"],
+            "string_type",
+        ),
+        (
             {"model": 5, "image": bare(SMALL), "operation": "upscale"},
             ["body", "model"],
             "string_type",
