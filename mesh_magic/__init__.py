@@ -42,6 +42,7 @@ _EXPORTS = {
     "APITimeoutError": ".core.errors",
     "ResponseError": ".core.errors",
     "CacheMissError": ".core.errors",
+    "CostLimitError": ".core.cost",
 }
 
 __all__ = sorted(_EXPORTS) + ["load_ipython_extension", "unload_ipython_extension"]
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         spend as spend,
     )
     from .core.config import MeshImg as MeshImg
+    from .core.cost import CostLimitError as CostLimitError
     from .core.errors import (
         APIConnectionError as APIConnectionError,
         APITimeoutError as APITimeoutError,
