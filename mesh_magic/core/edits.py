@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 OPERATIONS = ("edit", "inpaint", "outpaint", "mix", "reframe", "upscale", "remove_background")
 NEEDS_PROMPT = frozenset({"edit", "outpaint", "mix"})
 TAKES_MASK = frozenset({"edit", "inpaint"})
+TAKES_REFERENCES = frozenset({"edit", "inpaint", "mix"})
 # Edits often take 60-150 s: more patience than a generation's default.
 EDIT_TIMEOUT = 300.0
 # Call options this module takes out of a call's options.
@@ -129,6 +130,12 @@ def check_edit_settings(settings: Settings, inputs: ImageInputs, params: Mapping
         raise InvalidOptionError(
             f"{', '.join(given)} do{'es' * (len(given) == 1)} not apply to edits (the edits "
             "endpoint takes n, size and response_format): drop it for this call."
+        )
+    if "seed" in params:
+        raise InvalidOptionError("seed does not apply to edits (the edits endpoint takes none): drop --seed.")
+    if len(inputs.sources) > 1 and inputs.operation not in TAKES_REFERENCES:
+        raise InvalidOptionError(
+            f"{inputs.operation} works on one image; reference images go with edit, inpaint or mix."
         )
     if inputs.operation == "reframe" and "aspect_ratio" not in params and not settings.is_set("size"):
         raise InvalidOptionError(
