@@ -17,11 +17,14 @@ _EXPORTS = {
     "generate": ".api",
     "agenerate": ".api",
     "generate_many": ".api",
+    "edit": ".api",
+    "aedit": ".api",
     "configure": ".api",
     "login": ".api",
     "forget_key": ".api",
     "models": ".api",
     "history": ".api",
+    "spend": ".api",
     "panel": ".widget_panel",
     "ImageResult": ".core.results",
     "GeneratedImage": ".core.results",
@@ -41,22 +44,27 @@ _EXPORTS = {
     "APITimeoutError": ".core.errors",
     "ResponseError": ".core.errors",
     "CacheMissError": ".core.errors",
+    "CostLimitError": ".core.cost",
 }
 
 __all__ = sorted(_EXPORTS) + ["load_ipython_extension", "unload_ipython_extension"]
 
 if TYPE_CHECKING:
     from .api import (
+        aedit as aedit,
         agenerate as agenerate,
         configure as configure,
+        edit as edit,
         forget_key as forget_key,
         generate as generate,
         generate_many as generate_many,
         history as history,
         login as login,
         models as models,
+        spend as spend,
     )
     from .core.config import MeshImg as MeshImg
+    from .core.cost import CostLimitError as CostLimitError
     from .core.errors import (
         APIConnectionError as APIConnectionError,
         APITimeoutError as APITimeoutError,
@@ -84,6 +92,8 @@ if TYPE_CHECKING:
 # The package wires the layers: results display through the rendering layer's grid,
 # imported the first time a result is shown.
 _results.use_renderer("mesh_magic.render.grid:render_result")
+# ... and GeneratedImage.edit(), .upscale(), ... through the Python API's edit().
+_results.use_editor("mesh_magic.api:_edit_image")
 
 
 def __getattr__(name: str) -> Any:

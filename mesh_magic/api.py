@@ -3,31 +3,86 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .core import config as _config
 from .core.bulk import generate_many as _generate_many
-from .core.catalog import ModelEntry, image_models
+from .core.catalog import ImageModel, image_models, model_query
 from .core.config import SessionConfig
 from .core.generate import Plan, arun, in_engine, plan, raise_total_failure, run
 from .core.history import History, load_history
+from .core.pricing import aprepare, prepare
 from .core.results import ImageResult
+from .render.tables import SpendTable, spend_table
 
 
-def generate(prompt: str, **options: Any) -> ImageResult:
+def generate(prompt: str, *, references: Sequence[Any] | None = None, **options: Any) -> ImageResult:
     """Generate images for `prompt`; options are the magic's (model, n, size, quality, ...).
 
-    Several comma-separated models are compared side by side. Per-item failures are in
-    `result.errors`; bad input, or one error that sank every item (a bad key),
-    is raised.
+    Several comma-separated models are compared side by side. `references` are
+    images the model should draw on (for models that take them). Per-item failures
+    are in `result.errors`; bad input, or one error that sank every item (a bad
+    key), is raised.
     """
-    return raise_total_failure(run(plan(prompt, options)))
+    if references:
+        options["references"] = list(references)
+    return raise_total_failure(run(prepare(prompt, options)))
+
+
+def _edit_options(
+    image: Any, operation: str, mask: Any, region: Any, references: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    sources = [image, *(references or [])]
+    return {**options, "image": sources, "operation": operation, "mask": mask, "region": region}
+
+
+def edit(
+    image: Any,
+    prompt: str = "",
+    *,
+    operation: str = "edit",
+    mask: Any = None,
+    region: Any = None,
+    references: Sequence[Any] | None = None,
+    **options: Any,
+) -> ImageResult:
+    """Edit `image` (a GeneratedImage or result, a PIL image, bytes, a path, an https URL or a
+    data: URI) with one of the seven operations: edit, inpaint (`mask`, or `region`
+    X,Y,W,H), outpaint, mix (with `references`), reframe, upscale, remove_background.
+
+    Other options are the generation's (model, n, size, params, timeout, save, ...).
+    """
+    call = prepare(prompt, _edit_options(image, operation, mask, region, references, options))
+    return raise_total_failure(run(call))
+
+
+async def aedit(
+    image: Any,
+    prompt: str = "",
+    *,
+    operation: str = "edit",
+    mask: Any = None,
+    region: Any = None,
+    references: Sequence[Any] | None = None,
+    **options: Any,
+) -> ImageResult:
+    """Async `edit`: awaitable from any event loop, including a notebook cell."""
+    edit_options = _edit_options(image, operation, mask, region, references, options)
+    call: Plan = await in_engine(lambda: aprepare(prompt, edit_options))
+    result: ImageResult = await in_engine(lambda: arun(call))
+    return raise_total_failure(result)
+
+
+def _edit_image(image: Any, prompt: str, *, operation: str, **options: Any) -> ImageResult:
+    """What `GeneratedImage.edit()` and friends call."""
+    return edit(image, prompt, operation=operation, **options)
 
 
 async def agenerate(prompt: str, **options: Any) -> ImageResult:
     """Async `generate`: awaitable from any event loop, including a notebook cell."""
-    call = plan(prompt, options)
+    plan(prompt, options)  # bad input raises here, in the caller's own frame
+    call: Plan = await in_engine(lambda: aprepare(prompt, options))
     result: ImageResult = await in_engine(lambda: arun(call))
     return raise_total_failure(result)
 
@@ -74,9 +129,28 @@ def forget_key() -> None:
     print(_config.forget_key())
 
 
-def models(text: str | None = None, **options: Any) -> list[ModelEntry]:
-    """Image-capable models, optionally filtered by `text` (in id or name)."""
-    return image_models(_config.resolve(options), text)
+def models(
+    text: str | None = None,
+    *,
+    operation: str | None = None,
+    free: bool = False,
+    max_price: float | None = None,
+    sort: str = "name",
+    **options: Any,
+) -> list[ImageModel]:
+    """Image models as records (id, name, price, is_free, capabilities; `.raw` the API's entry).
+
+    Filtered by `text` (in id or name), by what they can do (`operation="upscale"`,
+    or "reference"), `free=True`, `max_price` USD per image; `sort` by "name" or "price".
+    """
+    query = model_query(text, operation=operation, free=free, max_price=max_price, sort=sort)
+    return image_models(_config.resolve(options), query)
+
+
+def spend(all: bool = False, **options: Any) -> SpendTable:
+    """This session's spend per model (images, USD, images served free from the cache);
+    `all=True` adds up every image in the store, across sessions."""
+    return spend_table(_config.resolve(options), everything=all)
 
 
 def history(

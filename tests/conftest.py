@@ -15,6 +15,7 @@ import pytest
 
 from mesh_magic.core import config as _config
 from mesh_magic.core.catalog import catalog
+from mesh_magic.core.cost import ledger
 from mesh_magic.core.engine.loop import engine
 
 pytest_plugins = [
@@ -52,10 +53,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     _isolate_key_places(monkeypatch, tmp_path)
     _config.session().reset()
     catalog().clear()  # cached per base URL: the shared server's URL is the same in every test
+    ledger().clear()  # the session's spend: each test is a new session
     engine().set_transport(None)
     yield store
     _config.session().reset()
     catalog().clear()
+    ledger().clear()
     engine().set_transport(None)
 
 

@@ -65,6 +65,10 @@ def generate_many(
     max_px = call.settings.display_max_px
     done: list[ImageResult] = []
     if wanted:
+        # The whole run's estimate, checked against max_cost / budget before anything is sent.
+        from .pricing import check, price
+
+        call = check(price(call))
         ticker = progress(call) if progress is not None else None
         state = new_progress(call)
         combined = run(call, state, tick=ticker.tick if ticker else None)

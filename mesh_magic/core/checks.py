@@ -142,3 +142,21 @@ def check_display_px(value: Any) -> int:
 
 def check_path(value: Any) -> str:
     return str(Path(str(value)).expanduser())
+
+
+def usd_amount(name: str) -> Check:
+    """A limit in US dollars: a number >= 0 ("$0.50" and "0.5" read the same)."""
+
+    def check(value: Any) -> float:
+        text = str(value).strip().lstrip("$") if isinstance(value, str) else value
+        if isinstance(text, bool):
+            raise InvalidOptionError(f"{name} must be an amount in US dollars, e.g. {name}=0.50.")
+        try:
+            number = float(text)
+        except (TypeError, ValueError):
+            raise InvalidOptionError(f"{name} must be an amount in US dollars, e.g. {name}=0.50.") from None
+        if not number >= 0 or number == float("inf"):
+            raise InvalidOptionError(f"{name} must be 0 or more US dollars (got {value!r}).")
+        return number
+
+    return check

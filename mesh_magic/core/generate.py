@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import resolve
+from .edits import INPUT_OPTIONS, build_inputs, take_inputs
 from .errors import InvalidOptionError
 from .request import ImageRequest, build_requests
 from .results import ImageResult
@@ -19,13 +20,14 @@ from .settings import Settings
 from .store import Store
 
 if TYPE_CHECKING:
+    from .cost import Estimate
     from .engine.progress import CallProgress
 
 # The engine (asyncio, httpx) is imported on first use, not at `%load_ext`: the magics import
 # this module, and those imports would otherwise be most of the extension's load time.
 
 # Options that shape a call but are not settings.
-CALL_OPTIONS = ("save", "fresh")
+CALL_OPTIONS = ("save", "fresh", "seed", "source_labels", *INPUT_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class Plan:
     fresh: bool = False
     # Extra passes for a request whose retries all met 429 (bulk runs; see run_requests).
     rate_limit_rounds: int = 0
+    # What the call is expected to cost (core.pricing fills it in before anything is sent).
+    estimate: Estimate | None = None
+    prices: Mapping[str, float | None] | None = None
 
     @property
     def total_images(self) -> int:
@@ -47,6 +52,9 @@ def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None)
     options = dict(options or {})
     save = options.pop("save", None)
     fresh = bool(options.pop("fresh", False))
+    labels = options.pop("source_labels", None) or {}
+    raw_inputs = take_inputs(options)
+    _seed_into_params(options)
     if isinstance(prompts, str):
         prompts = [prompts]
     elif not isinstance(prompts, Sequence) or not all(isinstance(p, str) for p in prompts):
@@ -56,8 +64,21 @@ def plan(prompts: str | Sequence[str], options: Mapping[str, Any] | None = None)
         raise InvalidOptionError(
             "--fresh needs the API, but cache='replay' never calls it: set cache='on' first."
         )
-    requests = build_requests(list(prompts), settings)
+    inputs = build_inputs(raw_inputs, settings, labels=labels)
+    requests = build_requests(list(prompts), settings, inputs)
     return Plan(settings, requests, Path(save).expanduser() if save else None, fresh)
+
+
+def _seed_into_params(options: dict[str, Any]) -> None:
+    """`seed=N` (the magic's --seed) is the `seed` body field, as `-p seed=N` is."""
+    seed = options.pop("seed", None)
+    if seed is None:
+        return
+    try:
+        number = int(str(seed).strip()) if not isinstance(seed, int) or isinstance(seed, bool) else seed
+    except ValueError:
+        raise InvalidOptionError(f"seed must be a whole number (got {seed!r}).") from None
+    options["params"] = {**(options.get("params") or {}), "seed": number}
 
 
 def new_progress(call: Plan, on_change: Callable[[CallProgress], None] | None = None) -> CallProgress:
@@ -77,6 +98,7 @@ async def arun(call: Plan, progress: CallProgress | None = None) -> ImageResult:
         store=Store.for_settings(call.settings),
         fresh=call.fresh,
         rate_limit_rounds=call.rate_limit_rounds,
+        prices=call.prices,
     )
     _after(call, result)
     return result
@@ -103,6 +125,9 @@ def run(
 
 
 def _after(call: Plan, result: ImageResult) -> None:
+    from .cost import ledger
+
+    ledger().record(result)
     if call.save is not None and len(result):
         result.save(call.save)
 

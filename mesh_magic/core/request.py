@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .edits import EDIT_FIELDS, EDIT_TIMEOUT, ImageInputs, check_edit_settings, check_prompts
 from .errors import InvalidOptionError
 from .kv import FIELD_NAME, short
 from .settings import SETTINGS, WIRE_FIELDS
+from .sources import ImageSource
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -59,13 +61,15 @@ def _check_prompt(prompt: str) -> None:
 
 @dataclass(frozen=True)
 class ImageRequest:
-    """One POST /v1/images/generations: a prompt for one model.
+    """One POST to the API: a prompt for one model, as a generation or an edit.
 
     The body carries the prompt, the model and only what the user set (as the
     official SDK does with `exclude_none`): `fields` holds the typed options to send
     (size, quality, ...), `params` the extra body fields; `n` is sent when it was
     set (`send_n`) or is not the API's default of 1. `row` is the position in the
-    result grid (prompt x model order).
+    result grid (prompt x model order). An edit (`operation` not "generate") sends
+    `sources[0]` as `image`, the rest as `reference_images`, and `mask`; a
+    generation with `sources` sends them as its reference `image`.
     """
 
     prompt: str
@@ -76,9 +80,42 @@ class ImageRequest:
     params: Mapping[str, Any] = field(default_factory=dict)
     row: int = 0
     send_n: bool = True
+    operation: str = "generate"
+    sources: tuple[ImageSource, ...] = ()
+    mask: ImageSource | None = None
+    timeout: float | None = None  # this request's own (edits wait longer), else the setting's
+
+    @property
+    def is_edit(self) -> bool:
+        return self.operation != "generate"
+
+    @property
+    def path(self) -> str:
+        return "images/edits" if self.is_edit else "images/generations"
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"prompt": self.prompt, "model": self.model}
+        return self._body(lambda source: source.data_url())
+
+    def identity(self) -> dict[str, Any]:
+        """The body with each image as its sha256: what the cache keys on, what sidecars record."""
+        return self._body(lambda source: f"sha256:{source.sha256}")
+
+    def _body(self, image: Callable[[ImageSource], str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model}
+        if self.is_edit:
+            body["image"] = image(self.sources[0])
+            body["operation"] = self.operation
+            if self.prompt:
+                body["prompt"] = self.prompt
+            if self.mask is not None:
+                body["mask"] = image(self.mask)
+            if len(self.sources) > 1:
+                body["reference_images"] = [image(s) for s in self.sources[1:]]
+        else:
+            body = {"prompt": self.prompt, **body}
+            if self.sources:
+                refs = [image(s) for s in self.sources]
+                body["image"] = refs[0] if len(refs) == 1 else refs
         if self.send_n or self.n != 1:
             body["n"] = self.n
         body.update(self.fields)
@@ -88,8 +125,8 @@ class ImageRequest:
         return body
 
     def describe(self) -> dict[str, Any]:
-        """The parameters worth recording with an image (no prompt, never a key)."""
-        return {k: v for k, v in self.body().items() if k not in ("prompt", "stream")}
+        """The parameters worth recording with an image (no prompt, no image data, never a key)."""
+        return {k: v for k, v in self.identity().items() if k not in ("prompt", "stream")}
 
 
 def request_fields(settings: Settings) -> dict[str, Any]:
@@ -109,13 +146,12 @@ def request_fields(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_requests(prompts: list[str], settings: Settings) -> list[ImageRequest]:
+def build_requests(
+    prompts: list[str], settings: Settings, inputs: ImageInputs | None = None
+) -> list[ImageRequest]:
     """One request per prompt x model, in grid order; raises before anything is sent."""
     cleaned = [p.strip() for p in prompts]
-    if not cleaned or any(not p for p in cleaned):
-        raise InvalidOptionError(
-            "The prompt is empty: write it in the cell body (or after the options on the line)."
-        )
+    check_prompts(cleaned, inputs)
     for prompt in cleaned:
         _check_prompt(prompt)
     models = settings.models
@@ -129,6 +165,13 @@ def build_requests(prompts: list[str], settings: Settings) -> list[ImageRequest]
             )
     params = check_params(settings.params)
     fields = request_fields(settings)
+    extra: dict[str, Any] = {}
+    if inputs is not None:
+        extra = {"operation": inputs.operation, "sources": inputs.sources, "mask": inputs.mask}
+        if inputs.is_edit:
+            check_edit_settings(settings, inputs, params)
+            fields = {k: v for k, v in fields.items() if k in EDIT_FIELDS}
+            extra["timeout"] = None if settings.is_set("timeout") else EDIT_TIMEOUT
     requests: list[ImageRequest] = []
     for prompt in cleaned:
         for model in models:
@@ -137,11 +180,12 @@ def build_requests(prompts: list[str], settings: Settings) -> list[ImageRequest]
                     prompt=prompt,
                     model=model,
                     n=settings.n,
-                    stream=settings.stream,
                     fields=fields,
                     params=params,
                     row=len(requests),
                     send_n=settings.is_set("n"),
+                    stream=settings.stream and not (inputs is not None and inputs.is_edit),
+                    **extra,
                 )
             )
     return requests

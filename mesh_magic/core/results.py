@@ -31,6 +31,24 @@ def use_renderer(renderer: Renderer | str) -> None:
     _renderer = renderer
 
 
+_editor: str | None = None
+
+
+def use_editor(path: str) -> None:
+    """Install what `GeneratedImage.edit()` and friends call ("module:function"), like the renderer."""
+    global _editor
+    _editor = path
+
+
+def _edit(image: GeneratedImage, prompt: str, operation: str, **options: Any) -> ImageResult:
+    if _editor is None:
+        raise RuntimeError("no editor installed: import mesh_magic")
+    module, _, name = _editor.partition(":")
+    editor = getattr(importlib.import_module(module), name)
+    result: ImageResult = editor(image, prompt, operation=operation, **options)
+    return result
+
+
 def _render(result: ImageResult) -> tuple[dict[str, str], dict[str, Any]]:
     renderer = _renderer
     if isinstance(renderer, str):
@@ -44,13 +62,15 @@ def _render(result: ImageResult) -> tuple[dict[str, str], dict[str, Any]]:
 
 @dataclass(frozen=True)
 class ImageParent:
-    """A source image of an edit: its sha256 and where the store keeps it (if it does)."""
+    """A source image of an edit: its sha256, where the store keeps it, what it was called, its size."""
 
     sha256: str
     path: str | None = None
+    label: str | None = None
+    size: str | None = None  # "WIDTHxHEIGHT"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "path": self.path}
+        return {"sha256": self.sha256, "path": self.path, "label": self.label, "size": self.size}
 
 
 @dataclass(eq=False)
@@ -95,6 +115,35 @@ class GeneratedImage:
     @property
     def size(self) -> str:
         return f"{self.width}x{self.height}"
+
+    # -- refine this image (SPEC 8): each is `mesh_magic.edit(self, ...)` ---------------------
+
+    def edit(self, prompt: str, **options: Any) -> ImageResult:
+        """This image changed as `prompt` says."""
+        return _edit(self, prompt, "edit", **options)
+
+    def inpaint(self, prompt: str = "", mask: Any = None, region: Any = None, **options: Any) -> ImageResult:
+        """Only the masked area changed (`mask`: transparent = change; or `region` X,Y,W,H)."""
+        return _edit(self, prompt, "inpaint", mask=mask, region=region, **options)
+
+    def outpaint(self, prompt: str, **options: Any) -> ImageResult:
+        """A larger canvas around this image, filled as `prompt` says."""
+        return _edit(self, prompt, "outpaint", **options)
+
+    def upscale(self, factor: int | str | None = None, **options: Any) -> ImageResult:
+        """A bigger version (`factor` 2 or 4: the `upscale_factor` field)."""
+        if factor is not None:
+            options["params"] = {**options.get("params", {}), "upscale_factor": str(factor)}
+        return _edit(self, "", "upscale", **options)
+
+    def remove_background(self, **options: Any) -> ImageResult:
+        """The subject on a transparent background."""
+        return _edit(self, "", "remove_background", **options)
+
+    def reframe(self, aspect_ratio: str, prompt: str = "", **options: Any) -> ImageResult:
+        """This image in another shape (`aspect_ratio` like "16:9"), keeping the subject."""
+        options["params"] = {**options.get("params", {}), "aspect_ratio": aspect_ratio}
+        return _edit(self, prompt, "reframe", **options)
 
     def to_pil(self) -> Any:
         """A loaded `PIL.Image.Image` of the full-resolution image."""
@@ -214,6 +263,12 @@ class ImageResult(Sequence[GeneratedImage]):
     @property
     def ok(self) -> bool:
         return not self.errors and not self.interrupted
+
+    @property
+    def cost(self) -> float | None:
+        """USD for the images of this call: 0 for those from the cache; None if a price was unknown."""
+        costs = [im.cost for im in self._images if not im.partial]
+        return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
 
     def save(self, directory: str | Path) -> list[Path]:
         """Write every image (and a JSON sidecar each) to `directory`; returns the image paths."""

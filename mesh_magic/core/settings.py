@@ -29,6 +29,7 @@ from .checks import (
     float_range,
     int_range,
     normalise_size,
+    usd_amount,
 )
 from .constants import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, OFFLINE
 from .keys import ApiKey
@@ -230,6 +231,21 @@ class Settings:
         choices=CACHE_MODES,
         env="MESHIMG_CACHE",
         help="`off`, `on` (reuse identical requests from the store), `replay` (never call the API)",
+    )
+    max_cost: float | None = setting(
+        None,
+        check=usd_amount("max_cost"),
+        kind=float,
+        default_text="none",
+        help="USD one call may cost at most: a call whose estimate is over it is refused before "
+        "sending (and so is a model with no known price)",
+    )
+    budget: float | None = setting(
+        None,
+        check=usd_amount("budget"),
+        kind=float,
+        default_text="none",
+        help="USD this session may spend in all: a call that would pass it is refused before sending",
     )
 
     def __init__(

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .request import ImageRequest
     from .results import GeneratedImage
     from .settings import Settings
+    from .sources import ImageSource
 
 SIDECAR_VERSION = 1
 
@@ -59,7 +60,7 @@ def cache_key(request: ImageRequest, base_url: str, *, with_host: bool = True) -
     as its API default (n 1, size and quality auto), so a request that sends only
     what the user set finds what was stored when every request carried them all.
     """
-    body = {**_IMPLIED_FIELDS, **request.body()}
+    body = {**_IMPLIED_FIELDS, **request.identity()}  # images as their sha256, not their bytes
     for name in _DELIVERY_FIELDS:
         body.pop(name, None)
     host = public_url(base_url).rstrip("/").removesuffix("/v1") if with_host else "*"
@@ -115,6 +116,14 @@ class Store:
             raise
         return stored
 
+    def put_source(self, source: ImageSource) -> Path:
+        """Keep an input image of an edit (once per content: named by its sha256); its path."""
+        ext = EXTENSIONS.get(source.mime_type, "bin")
+        target = self.root / "sources" / f"{source.sha256}.{ext}"
+        if not target.exists():
+            atomic_write(target, source.data)
+        return target
+
     def remember(self, request: ImageRequest, base_url: str, images: list[GeneratedImage]) -> None:
         """Index the images that answered `request` (exact key and host-agnostic key)."""
         paths = [im.path.relative_to(self.root).as_posix() for im in images if im.path is not None]
@@ -147,7 +156,10 @@ class Store:
                 continue
             if not images:
                 continue
-            return [replace(im, row=request.row, index=i, cached=True) for i, im in enumerate(images)]
+            # Served from the store: nothing is billed.
+            return [
+                replace(im, row=request.row, index=i, cached=True, cost=0.0) for i, im in enumerate(images)
+            ]
         return None
 
     def _inside(self, relative: str) -> Path:
@@ -180,7 +192,7 @@ class Store:
             index=meta.get("index", 0),
             operation=str(meta.get("operation") or "generate"),
             parents=tuple(
-                ImageParent(str(p["sha256"]), p.get("path"))
+                ImageParent(str(p["sha256"]), p.get("path"), p.get("label"), p.get("size"))
                 for p in meta.get("parents") or ()
                 if isinstance(p, dict) and p.get("sha256")
             ),

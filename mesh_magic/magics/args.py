@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..core.errors import InvalidOptionError
 from ..core.kv import parse_pair, unquote
 from ..core.settings import Setting, flagged
 from .typed_ipython import arg_split, argument, magic_arguments
@@ -36,9 +37,41 @@ CALL_FLAGS: tuple[Flag, ...] = (
     Flag(("--fresh",), "fresh", "Bypass the cache for this call.", {"action": "store_true"}),
     Flag(("--no-display",), "no_display", "Don't display; just return / bind.", {"action": "store_true"}),
     Flag(("--raw",), "raw", "No {name} interpolation of the prompt.", {"action": "store_true"}),
+    Flag(
+        ("-i", "--image"),
+        "image",
+        "Edit this image (repeatable: the first is edited, the rest are references). SRC is a "
+        "variable (img, result, result[1]), a file, an https:// URL or a data: URI.",
+        {"action": "append", "metavar": "SRC"},
+    ),
+    Flag(
+        ("--op",),
+        "operation",
+        "edit (default with --image), inpaint, outpaint, mix, reframe, upscale or remove_background.",
+        {"metavar": "OPERATION"},
+    ),
+    Flag(("--mask",), "mask", "The mask: fully transparent pixels mark what to change.", {"metavar": "SRC"}),
+    Flag(
+        ("--region",),
+        "region",
+        "A rectangular mask instead of --mask: pixels, or fractions 0-1.",
+        {"metavar": "X,Y,W,H"},
+    ),
+    Flag(
+        ("--ref",),
+        "references",
+        "A reference image for a generation (repeatable).",
+        {"action": "append", "metavar": "SRC"},
+    ),
+    Flag(
+        ("--seed",),
+        "seed",
+        "The seed body field (same as -p seed=N), recorded with the image.",
+        {"metavar": "N"},
+    ),
 )
 # Call options the core takes (the rest shape how the magic shows and binds).
-_CORE_CALL_OPTIONS = ("save", "fresh")
+_CORE_CALL_OPTIONS = ("save", "fresh", "image", "operation", "mask", "region", "references", "seed")
 
 
 def _setting_argument(s: Setting) -> Callable[[F], F]:
@@ -85,6 +118,46 @@ def options_from_args(args: Any) -> dict[str, Any]:
         if getattr(args, name):
             options[name] = getattr(args, name)
     return options
+
+
+# A source named by a variable: `img`, `result`, `result[1]`, `result[-1]`.
+_VARIABLE = re.compile(r"^([A-Za-z_]\w*)(?:\[(-?\d+)\])?$")
+_SOURCE_OPTIONS = ("image", "mask", "references")
+
+
+def sources_from_namespace(options: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
+    """Image sources that name a variable become its value (`result[1]`: that item);
+    anything else stays a path, URL or data: URI. Labels say where each came from."""
+    labels: dict[str, list[str | None]] = {}
+    for name in _SOURCE_OPTIONS:
+        if name not in options:
+            continue
+        values = options[name] if isinstance(options[name], list) else [options[name]]
+        resolved, names = [], []
+        for text in values:
+            value, label = _variable(text, namespace)
+            resolved.append(value)
+            names.append(label)
+        options[name] = resolved if isinstance(options[name], list) else resolved[0]
+        labels[name] = names
+    if labels:
+        options["source_labels"] = labels
+    return options
+
+
+def _variable(text: str, namespace: dict[str, Any]) -> tuple[Any, str | None]:
+    match = _VARIABLE.match(text.strip())
+    if not match or match.group(1) not in namespace:
+        return text, None
+    value = namespace[match.group(1)]
+    if match.group(2) is None:
+        return value, match.group(1)
+    try:
+        return value[int(match.group(2))], text.strip()
+    except (IndexError, TypeError, KeyError):
+        raise InvalidOptionError(
+            f"{text.strip()} does not name an image: {match.group(1)} has no item {match.group(2)}."
+        ) from None
 
 
 _TOKEN = re.compile(r"""\s*("[^"]*"|'[^']*'|\S+)""")

@@ -12,10 +12,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 
 from ..core.errors import InvalidOptionError, MeshImageError
-from ..core.generate import Plan, new_progress, plan, raise_total_failure, run
+from ..core.generate import Plan, new_progress, raise_total_failure, run
+from ..core.pricing import prepare
 from ..core.prompt import prepare_prompts
 from ..core.results import ImageResult
-from .args import meshimg_arguments, options_from_args, shell_split, split_line
+from .args import meshimg_arguments, options_from_args, shell_split, sources_from_namespace, split_line
 from .typed_ipython import line_cell_magic, parser_of
 
 
@@ -43,9 +44,9 @@ class GenerateMagics(Magics):
         """
         args, text = self._parse(line, cell)
         try:
-            options = options_from_args(args)
+            options = sources_from_namespace(options_from_args(args), self._namespace)
             prompts = prepare_prompts(text, self._namespace, raw=args.raw)
-            call = plan(prompts, options)
+            call = prepare(prompts, options)
         except InvalidOptionError as exc:
             raise UsageError(str(exc)) from None
         result = self._run(call, display=not args.no_display)

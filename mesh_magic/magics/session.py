@@ -10,12 +10,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 
 from ..core import config as _config
-from ..core.catalog import image_models
+from ..core.catalog import image_models, model_query
 from ..core.errors import InvalidOptionError
 from ..core.history import load_history
 from ..core.kv import parse_value, split_pair, unquote
 from ..core.settings import BY_NAME, SETTING_NAMES
-from ..render.tables import ConfigTable, ModelTable
+from ..render.tables import ConfigTable, ModelTable, spend_table
 from .args import shell_split
 from .typed_ipython import argument, line_magic, magic_arguments, parser_of
 
@@ -106,15 +106,49 @@ class SessionMagics(Magics):
         for warning in caught:
             warnings.warn_explicit(warning.message, warning.category, "%meshimg_config", 1)
 
+    @magic_arguments()
+    @argument(
+        "--op",
+        metavar="OPERATION",
+        help="Only models that can do OPERATION (edit, inpaint, "
+        "outpaint, mix, reframe, upscale, remove_background, reference).",
+    )
+    @argument("--free", action="store_true", help="Only free models.")
+    @argument("--max-price", dest="max_price", metavar="USD", help="Only models up to USD per image.")
+    @argument("--sort", choices=("name", "price"), default="name", help="Order by id or price.")
+    @argument("words", nargs="*", metavar="TEXT", help="Text to find in the id or name.")
     @line_magic
     def meshimg_models(self, line: str) -> Any:
-        """Table of image-capable models (id, price per image when known); filter by TEXT."""
-        text = line.strip()
+        """Table of image models: id, name, price per image (or free), what each can do.
+
+        %meshimg_models flux --op edit --sort price
+        """
         try:
-            found = image_models(_config.resolve(), text or None)
-        except InvalidOptionError as exc:
+            args = parser_of(self.meshimg_models).parse_intermixed_args(shell_split(line))
+            text = " ".join(args.words)
+            query = model_query(
+                text, operation=args.op, free=args.free, max_price=args.max_price, sort=args.sort
+            )
+            found = image_models(_config.resolve(), query)
+        except ValueError as exc:  # unbalanced quotes, or InvalidOptionError
             raise UsageError(str(exc)) from None
         return ModelTable(found, text)
+
+    @magic_arguments()
+    @argument(
+        "--all",
+        dest="everything",
+        action="store_true",
+        help="Add up the whole store (every session), not only this one.",
+    )
+    @line_magic
+    def meshimg_cost(self, line: str) -> Any:
+        """What this session spent per model (images, USD, images served from the cache)."""
+        args = parser_of(self.meshimg_cost).parse_args(shell_split(line))
+        try:
+            return spend_table(_config.resolve(), everything=args.everything)
+        except InvalidOptionError as exc:
+            raise UsageError(str(exc)) from None
 
     @line_magic
     def meshimg_panel(self, line: str) -> Any:

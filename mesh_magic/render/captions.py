@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from ..core.cost import format_usd
+
 if TYPE_CHECKING:
     from ..core.results import GeneratedImage
 
@@ -12,11 +14,33 @@ _PANEL_PROMPT_CHARS = 140
 _REVISED_CHARS = 300
 
 
+def operation_text(image: GeneratedImage) -> str:
+    """What was done to make `image`: "upscale x2 of result[0]", "" for a plain generation."""
+    if image.operation == "generate":
+        refs = [p.label or "an image" for p in image.parents]
+        return f"with reference {', '.join(refs)}" if refs else ""
+    parent = image.parents[0] if image.parents else None
+    detail = ""
+    if image.operation == "upscale" and parent is not None and parent.size:
+        width = int(parent.size.split("x")[0] or 0)
+        detail = f" x{image.width / width:g}" if width else ""
+    elif image.operation == "reframe" and image.params.get("aspect_ratio"):
+        detail = f" to {image.params['aspect_ratio']}"
+    source = f" of {parent.label}" if parent is not None and parent.label else ""
+    others = len(image.parents) - 1
+    with_others = f" with {others} more image{'s' * (others != 1)}" if others > 0 else ""
+    return f"{image.operation.replace('_', ' ')}{detail}{source}{with_others}"
+
+
 def caption_bits(image: GeneratedImage) -> list[str]:
-    """Escaped facts: model (bold), size, and whether it was cached or a partial image."""
+    """Escaped facts: model (bold), size, what was done, and whether cached or a partial image."""
     bits = [f"<b>{html.escape(image.model)}</b>", html.escape(image.size)]
+    if done := operation_text(image):
+        bits.append(html.escape(done))
     if image.cached:
         bits.append("cached")
+    elif image.cost is not None:
+        bits.append(format_usd(image.cost))
     if image.partial:
         bits.append("partial (stream failed)")
     return bits

@@ -11,10 +11,12 @@ import base64
 import html
 from typing import TYPE_CHECKING, Any
 
+from ..core.cost import cost_text
 from ..core.history import History, home_relative
 from ..core.images import thumbnail
 from .captions import caption_html
 from .html import BORDER, ERROR_BORDER, ERROR_COLOUR, ERROR_TINT, FONT, WARN_COLOUR, shorten
+from .lineage import before_after_pair, before_html, parent_thumbs_html
 
 if TYPE_CHECKING:
     from ..core.results import GeneratedImage, ImageResult, ItemError
@@ -22,7 +24,9 @@ if TYPE_CHECKING:
 MIME_METADATA_KEY = "mesh_magic"
 
 _GRID_STYLE = "display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;margin:4px 0 10px 0"
-_TILE_STYLE = f"margin:0;padding:6px;border:1px solid {BORDER};border-radius:6px;font:12px/1.35 {FONT};"
+_TILE_STYLE = (
+    f"margin:0;padding:6px;border:1px solid {BORDER};border-radius:6px;font:12px/1.35 {FONT};"
+)
 # Models share the width equally, so a comparison stays side by side on any screen.
 _COMPARE_STYLE = "display:grid;gap:18px;align-items:start;grid-template-columns:repeat({n},minmax(0,1fr))"
 _COLUMN_STYLE = "min-width:0"
@@ -31,6 +35,7 @@ _COLUMN_GRID_STYLE = (
     "grid-template-columns:repeat(auto-fill,minmax(min(100%,{px}px),1fr))"
 )
 _ROW_STYLE = f"font:600 13px/1.4 {FONT};margin:6px 0 2px 0"
+_NOTE_STYLE = "opacity:.75;font-size:12px"
 
 
 def _thumb_tag(image: GeneratedImage, max_px: int) -> tuple[str, int]:
@@ -44,13 +49,26 @@ def _thumb_tag(image: GeneratedImage, max_px: int) -> tuple[str, int]:
     return tag, width
 
 
-def _image_tile(image: GeneratedImage, max_px: int) -> str:
+def _image_tile(image: GeneratedImage, max_px: int, *, parents: bool = False) -> str:
     tag, width = _thumb_tag(image, max_px)
+    lineage = parent_thumbs_html(image) if parents else ""
     return (
         f'<figure style="{_TILE_STYLE}max-width:{width + 14}px">{tag}'
-        f'<figcaption style="margin-top:4px;word-wrap:break-word">{caption_html(image)}</figcaption>'
-        "</figure>"
+        f'<figcaption style="margin-top:4px;word-wrap:break-word">{lineage}{caption_html(image)}'
+        "</figcaption></figure>"
     )
+
+
+def _before_after(result: ImageResult, max_px: int) -> str | None:
+    """One edited image of one source: the source and the result side by side."""
+    pair = before_after_pair(result)
+    if pair is None:
+        return None
+    image, data = pair
+    label = image.parents[0].label or "the source"
+    before = before_html(data, label, max_px, f"{_TILE_STYLE}max-width:{(max_px or 512) + 14}px")
+    after = _image_tile(image, max_px)
+    return f'<div class="mesh-magic-before-after" style="{_GRID_STYLE}">{before}{after}</div>'
 
 
 def _error_tile(error: ItemError, max_px: int) -> str:
@@ -73,7 +91,8 @@ def _row_keys(result: ImageResult) -> list[int]:
 
 
 def _row_tiles(result: ImageResult, key: int, max_px: int, *, column: bool = False) -> str:
-    tiles = [_image_tile(im, max_px) for im in result if im.row == key]
+    parents = isinstance(result, History)  # history shows where an edit came from
+    tiles = [_image_tile(im, max_px, parents=parents) for im in result if im.row == key]
     tiles += [_error_tile(err, max_px) for err in result.errors if err.row == key]
     if not tiles:
         tiles.append(f'<figure style="{_TILE_STYLE}opacity:.7">not finished (interrupted)</figure>')
@@ -91,16 +110,9 @@ def _row_label(result: ImageResult, key: int) -> tuple[str, str]:
     return err.prompt, err.model
 
 
-def result_html(result: ImageResult, max_px: int | None = None) -> str:
-    """The grid: one block per prompt, its models side by side (wrapping when narrow)."""
-    max_px = result.display_max_px if max_px is None else max_px
-    parts = ['<div class="mesh-magic-result">']
-    for note in result.notes:
-        parts.append(f'<div style="opacity:.75;font-size:12px">ℹ {html.escape(note)}</div>')
-    if result.interrupted:
-        parts.append(
-            f'<div style="color:{WARN_COLOUR};font-weight:600">Interrupted: showing what arrived.</div>'
-        )
+def _prompt_blocks(result: ImageResult, max_px: int) -> list[str]:
+    """One block per prompt, its models side by side."""
+    parts: list[str] = []
     by_prompt: dict[str, list[int]] = {}
     for key in _row_keys(result):
         by_prompt.setdefault(_row_label(result, key)[0], []).append(key)
@@ -121,14 +133,31 @@ def result_html(result: ImageResult, max_px: int | None = None) -> str:
             )
         compare = _COMPARE_STYLE.format(n=len(columns))
         parts.append(f'<div style="{compare}">{"".join(columns)}</div>')
+    return parts
+
+
+def result_html(result: ImageResult, max_px: int | None = None) -> str:
+    """The grid: one block per prompt, its models side by side (wrapping when narrow)."""
+    max_px = result.display_max_px if max_px is None else max_px
+    parts = ['<div class="mesh-magic-result">']
+    for note in result.notes:
+        parts.append(f'<div style="opacity:.75;font-size:12px">ℹ {html.escape(note)}</div>')
+    if result.interrupted:
+        parts.append(
+            f'<div style="color:{WARN_COLOUR};font-weight:600">Interrupted: showing what arrived.</div>'
+        )
+    pair = None if isinstance(result, History) else _before_after(result, max_px)
+    parts += [pair] if pair is not None else _prompt_blocks(result, max_px)
     if not len(result) and not result.errors and not result.rows:
         parts.append("<i>No images.</i>")
+    if spent := cost_text(result):
+        parts.append(f'<div class="mesh-magic-cost" style="{_NOTE_STYLE}">Cost: {html.escape(spent)}</div>')
     parts.append("</div>")
     return "".join(parts)
 
 
 def result_text(result: ImageResult) -> str:
-    lines = [repr(result)]
+    lines = [repr(result) + (f" · cost {spent}" if (spent := cost_text(result)) else "")]
     for im in result:
         lines.append(f"  [{im.row}.{im.index}] {im.model} {im.size} {im.mime_type} — {shorten(im.prompt)}")
     for err in result.errors:

@@ -63,14 +63,20 @@ def _row(item: ItemProgress) -> str:
     )
 
 
-def progress_html(progress: CallProgress, total_images: int, *, compact: bool = False) -> str:
+def _estimated(estimate: str) -> str:
+    return f" · estimated {estimate}" if estimate else ""
+
+
+def progress_html(
+    progress: CallProgress, total_images: int, *, compact: bool = False, estimate: str = ""
+) -> str:
     counts = progress.counts()
     total = len(progress.items)
     finished = counts["done"] + counts["failed"]
     head = (
         f"<b>Generating</b> {finished}/{total} requests · {counts['images']}/{total_images} images"
         f" · {counts['failed']} failed · {progress.elapsed:.1f} s"
-        f"{html.escape(progress.rate_note() + retry_note(progress))}"
+        f"{html.escape(progress.rate_note() + retry_note(progress) + _estimated(estimate))}"
     )
     bar = f'<progress value="{finished}" max="{total}" style="width:320px;vertical-align:middle"></progress> '
     if compact or total > _TABLE_LIMIT:
@@ -84,7 +90,7 @@ def progress_html(progress: CallProgress, total_images: int, *, compact: bool = 
     )
 
 
-def progress_text(progress: CallProgress, total_images: int) -> str:
+def progress_text(progress: CallProgress, total_images: int, estimate: str = "") -> str:
     counts = progress.counts()
     total = len(progress.items)
     finished = counts["done"] + counts["failed"]
@@ -92,7 +98,7 @@ def progress_text(progress: CallProgress, total_images: int) -> str:
     return (
         f"[{'#' * filled}{'-' * (20 - filled)}] {finished}/{total} requests, "
         f"{counts['images']}/{total_images} images, {counts['failed']} failed, "
-        f"{progress.elapsed:.1f} s{progress.rate_note()}{retry_note(progress)}"
+        f"{progress.elapsed:.1f} s{progress.rate_note()}{retry_note(progress)}{_estimated(estimate)}"
     )
 
 
@@ -122,6 +128,7 @@ class ProgressDisplay:
 
     def __init__(self, call: Plan, *, compact: bool = False, show_after: float = SHOW_AFTER) -> None:
         self.total = call.total_images
+        self.estimate = call.estimate.text() if call.estimate is not None else ""
         self.compact = compact
         self.show_after = show_after
         self.handle: Any = None
@@ -141,13 +148,13 @@ class ProgressDisplay:
         self._partials = partials
         self._last = now
         if not self.in_kernel:
-            sys.stderr.write("\r" + progress_text(progress, self.total))
+            sys.stderr.write("\r" + progress_text(progress, self.total, self.estimate))
             sys.stderr.flush()
             self._wrote_line = True
             return
         bundle = {
-            "text/html": progress_html(progress, self.total, compact=self.compact),
-            "text/plain": progress_text(progress, self.total),
+            "text/html": progress_html(progress, self.total, compact=self.compact, estimate=self.estimate),
+            "text/plain": progress_text(progress, self.total, self.estimate),
         }
         if bundle["text/html"] == self._last_html:
             return

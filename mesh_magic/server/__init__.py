@@ -7,11 +7,16 @@ Three ways to use it:
 * a real loopback server: ``python -m mesh_magic.server --port 8765``, or in a test
   ``with MeshServer() as server: ...`` (``server.base_url``, ``server.api_key``);
 * with faults: ``server.add_fault(Fault("status", status=429, retry_after="2"))`` or
-  ``POST /_mesh/faults`` with the same fields as JSON.
+  ``POST /_mesh/faults`` with the same fields as JSON; ``path="/v1/images/edits"`` aims a
+  fault at edits (the default path is generations).
 
-Routes: ``POST /v1/images/generations`` (validated like the real API, streaming too),
-``GET /v1/models[?type=image]``, ``GET /v1/files/{id}.{ext}`` (url-format images, no
-auth), and the unauthenticated control routes ``GET /_mesh/requests``,
+Routes: ``POST /v1/images/generations`` (validated like the real API, streaming too;
+reference images in ``image`` for models with ``supports_image_reference``),
+``POST /v1/images/edits`` (the SDK's ImageEditParams; edit, inpaint, outpaint, mix, reframe,
+upscale and remove_background done locally with Pillow, each refused by models whose
+``supports_image_<op>`` flag is false), ``GET /v1/models[?type=image]``,
+``GET /v1/files/{id}.{ext}`` (url-format images, no auth), and the unauthenticated
+control routes ``GET /_mesh/requests``,
 ``GET|POST /_mesh/faults``, ``POST /_mesh/reset``, ``GET /_mesh/stats``,
 ``POST /_mesh/latency``. Control requests are not recorded in the request log.
 

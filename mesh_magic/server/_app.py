@@ -12,10 +12,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from . import _images
+from ._edit_validation import validate_edit
+from ._edits import EditMaker
 from ._faults import Fault
-from ._generate import ImageMaker, mesh_stream, openai_stream
+from ._generate import mesh_stream, openai_stream
 from ._middleware import FAULT_KEY, MeshMiddleware, quiet_injected_resets
 from ._models import find_model, listed, public, uses_openai_stream
+from ._references import generation_references, image_maker
 from ._responses import (
     REQUEST_ID_KEY,
     ApiError,
@@ -79,7 +82,11 @@ class _Routes:
         if denied is not None:
             return denied
         try:
-            gen = validate(parse_body(await request.body()))
+            body = parse_body(await request.body())
+            gen = validate(body)
+            references = (
+                await anyio.to_thread.run_sync(generation_references, body, gen) if "image" in body else ()
+            )
         except ValidationFailed as exc:
             return JSONResponse({"detail": exc.errors}, status_code=422)
         except ApiError as exc:
@@ -88,9 +95,10 @@ class _Routes:
         # MeshAPI's image.chunk stream, as the official SDK types it; OpenAI's typed events
         # only when partial images are asked of an OpenAI model (the client reads both).
         openai_style = uses_openai_stream(gen.model) and gen.partial_images > 0
-        maker = ImageMaker(
+        maker = image_maker(
             gen,
-            label="OFFLINE PREVIEW" if self.state.offline else "TEST SERVER PREVIEW",
+            references,
+            label=self._label(),
             file_base_url=self._base_url(request),
             store=self.state.images,
             force_b64=gen.stream and openai_style,
@@ -110,6 +118,32 @@ class _Routes:
         await anyio.sleep(self.state.latency)
         items = await maker.items(fault)
         return JSONResponse(maker.body(items, fault))
+
+    async def edits(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        raw = await request.body()
+        try:
+            # Decoding the images is CPU work: off the event loop, like rendering.
+            edit = await anyio.to_thread.run_sync(validate_edit, raw)
+        except ValidationFailed as exc:
+            return JSONResponse({"detail": exc.errors}, status_code=422)
+        except ApiError as exc:
+            return _mesh_error(request, exc.status, exc.code, exc.message, exc.details)
+        fault = _fault(request)
+        maker = EditMaker(
+            edit,
+            label=self._label(),
+            file_base_url=self._base_url(request),
+            store=self.state.images,
+        )
+        await anyio.sleep(self.state.latency)
+        items = await maker.items(fault)
+        return JSONResponse(maker.body(items, fault))
+
+    def _label(self) -> str:
+        return "OFFLINE PREVIEW" if self.state.offline else "TEST SERVER PREVIEW"
 
     async def models(self, request: Request) -> Response:
         denied = self._unauthorized(request)
@@ -206,6 +240,7 @@ class MeshApp:
         self.starlette = Starlette(
             routes=[
                 Route("/v1/images/generations", routes.generations, methods=["POST"]),
+                Route("/v1/images/edits", routes.edits, methods=["POST"]),
                 Route("/v1/models", routes.models, methods=["GET"]),
                 Route("/v1/models/{model_id:path}", routes.model, methods=["GET"]),
                 Route("/v1/files/{name}", routes.file, methods=["GET"]),

@@ -44,11 +44,16 @@ def _fit(draw: Any, text: str, font: Any, width: float) -> str:
     return text[:lo].rstrip() + "…"
 
 
-def _label(img: PILImage.Image, title: str, prompt: str) -> None:
+def band_height(width: int, height: int) -> int:
+    """Height of the label band _label draws along the bottom of a width x height image."""
+    return max(12, min(72, round(min(width, height) * 0.08)))
+
+
+def draw_label(img: PILImage.Image, title: str, prompt: str) -> None:
     from PIL import Image, ImageDraw
 
     w, h = img.size
-    band = max(12, min(72, round(min(w, h) * 0.08)))
+    band = band_height(w, h)
     box = (0, h - band, w, h)
     img.paste(Image.blend(img.crop(box), Image.new("RGB", (w, band)), 0.6), box[:2])
     draw = ImageDraw.Draw(img)
@@ -81,6 +86,26 @@ def _label(img: PILImage.Image, title: str, prompt: str) -> None:
         fill=(255, 255, 255),
         anchor="lb",
     )
+
+
+def draw_tag(img: PILImage.Image, text: str) -> tuple[int, int, int, int]:
+    """A small dark tag holding `text` in the bottom-left corner; returns its box.
+
+    For pictures whose background must stay clear (a cut-out), where a full-width band won't do.
+    """
+    from PIL import ImageDraw
+
+    w, h = img.size
+    band = band_height(w, h)
+    font = _font(max(6, round(band * 0.45)))
+    draw = ImageDraw.Draw(img)
+    pad = max(2, band // 6)
+    text = _fit(draw, text, font, w - 6 * pad)
+    right = min(w - pad, round(3 * pad + draw.textlength(text, font=font)))
+    box = (pad, h - pad - band, right, h - pad)
+    draw.rectangle(box, fill=(20, 20, 28, 225) if img.mode == "RGBA" else (20, 20, 28))
+    draw.text((2 * pad, h - pad - band / 2), text, font=font, fill=(255, 214, 102), anchor="lm")
+    return box
 
 
 def encode(img: PILImage.Image, fmt: str) -> bytes:
@@ -123,7 +148,7 @@ def render_preview(
     work = (max(8, round(width * scale)), max(8, round(height * scale)))
     drawn = scene(prompt, model, seed, index, entry.get("preview_style", "dusk"), work)
     img = drawn.resize((width, height), Image.Resampling.BICUBIC)
-    _label(img, f"{label} · {model}", prompt)
+    draw_label(img, f"{label} · {model}", prompt)
     return encode(img, fmt)
 
 

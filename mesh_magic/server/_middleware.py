@@ -26,6 +26,9 @@ from ._responses import (
 from ._state import MeshState, RecordedRequest
 
 GENERATIONS_PATH = "/v1/images/generations"
+EDITS_PATH = "/v1/images/edits"
+# Image-making routes: counted in flight, and faults can name the model they ask for.
+IMAGE_PATHS = (GENERATIONS_PATH, EDITS_PATH)
 FILES_PREFIX = "/v1/files/"
 CONTROL_PREFIX = "/_mesh/"
 FAULT_KEY = "mesh.fault"
@@ -90,7 +93,7 @@ class MeshMiddleware:
         body = await _read_body(receive)
         parsed = _parse_json(body)
         self.state.record(_recorded(scope, parsed))
-        is_generation = path.rstrip("/") == GENERATIONS_PATH
+        is_generation = path.rstrip("/") in IMAGE_PATHS
         fault = self.state.faults.take(path, self._model_of(path, parsed), _wants_stream(parsed))
         scope[FAULT_KEY] = fault
         if is_generation:
@@ -102,7 +105,7 @@ class MeshMiddleware:
                 self.state.leave()
 
     def _model_of(self, path: str, parsed: Any) -> str | None:
-        if path.rstrip("/") == GENERATIONS_PATH:
+        if path.rstrip("/") in IMAGE_PATHS:
             model = parsed.get("model") if isinstance(parsed, dict) else None
             return model if isinstance(model, str) else DEFAULT_MODEL
         if path.startswith(FILES_PREFIX):

@@ -9,6 +9,8 @@ from typing import Any
 
 from ._faults import Fault, FaultPlan
 
+OFFLINE_LOG_SIZE = 64
+
 
 @dataclass
 class RecordedRequest:
@@ -82,6 +84,10 @@ class MeshState:
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+            # The offline backend lives as long as a notebook kernel and nobody reads its log;
+            # edit bodies carry whole images, so it keeps only the latest few.
+            if self.offline and len(self.requests) > OFFLINE_LOG_SIZE:
+                del self.requests[: len(self.requests) - OFFLINE_LOG_SIZE]
 
     def enter(self) -> None:
         with self._lock:

@@ -55,7 +55,7 @@ def field_error(
     return error
 
 
-def _choices_msg(choices: tuple[str, ...]) -> str:
+def choices_msg(choices: tuple[str, ...]) -> str:
     quoted = [f"'{c}'" for c in choices]
     return "Input should be " + ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
@@ -120,7 +120,7 @@ def choice_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
         value = body.get(name)
         if name not in body or (value is None and nullable) or value in choices:
             continue
-        msg = _choices_msg(choices)
+        msg = choices_msg(choices)
         ctx = {"expected": msg.removeprefix("Input should be ")}
         errors.append(field_error(["body", name], "enum", msg, value, ctx))
     stream = body.get("stream", False)
@@ -176,7 +176,7 @@ def model_entry(model: str) -> dict[str, Any]:
     return entry
 
 
-def _check_n(model: str, entry: dict[str, Any], n: int) -> None:
+def check_n(model: str, entry: dict[str, Any], n: int) -> None:
     max_n = int(entry.get("max_n", 10))
     if n <= max_n:
         return
@@ -210,7 +210,7 @@ def validate(body: dict[str, Any]) -> Generation:
     entry = model_entry(model)
     width, height = parse_size(body.get("size", "auto"))
     n = int(body.get("n", 1))
-    _check_n(model, entry, n)
+    check_n(model, entry, n)
     seed = body.get("seed")
     stream = bool(body.get("stream", False))
     return Generation(

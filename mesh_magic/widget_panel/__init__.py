@@ -24,10 +24,12 @@ from ..core import config as _config
 from ..core.engine.loop import engine
 from ..core.engine.progress import CallProgress
 from ..core.errors import InvalidOptionError
-from ..core.generate import CALL_OPTIONS, Plan, arun, new_progress, plan
+from ..core.generate import CALL_OPTIONS, Plan, arun, new_progress
+from ..core.pricing import prepare
 from ..core.results import GeneratedImage, ImageResult
 from ..render.html import status_html
 from ..render.progress import retry_note
+from .estimate import GENERATE_TIP, EstimateView
 from .form import Form, parse_params
 from .gallery import DEFAULT_SAVE_DIR, Gallery, close_tree, save_image
 from .models import ModelPicker
@@ -81,6 +83,11 @@ class ImagePanel:
         self.form = Form(settings)
         self._build()
         self.models = ModelPicker(self.form.fields["model"], self.model_note)
+        self.estimate = EstimateView(self.models, self.prompt, self.options, self.estimate_line)
+        self.models.on_loaded.append(self._refresh_estimate)
+        for widget in (self.prompt, *self.form.fields.values()):
+            widget.observe(lambda _: self._refresh_estimate(), names="value")
+        self._refresh_estimate()
         self.models.load(settings)
 
     def __getattr__(self, name: str) -> Any:
@@ -106,6 +113,7 @@ class ImagePanel:
             style={"description_width": "initial"},
             layout=widgets.Layout(width="260px"),
         )
+        self.estimate_line = widgets.HTML()
         self.status = widgets.HTML(value=status_html("Ready."))
         self.errors = widgets.HTML(value="")
         self._gallery = Gallery(self._save)
@@ -126,6 +134,7 @@ class ImagePanel:
                 widgets.HTML("<b>MeshAPI images</b>"),
                 self.prompt,
                 *self._rows(),
+                self.estimate_line,
                 self.status,
                 self.errors,
                 self.gallery,
@@ -139,7 +148,7 @@ class ImagePanel:
             description="Generate",
             button_style="primary",
             icon="play",
-            tooltip="Send the request (disabled while one is in flight)",
+            tooltip=GENERATE_TIP,
         )
         self.cancel_button = widgets.Button(
             description="Cancel",
@@ -236,7 +245,9 @@ class ImagePanel:
             if self._active is not None:
                 return  # a double click: the first request is already on its way
             try:
-                call = plan(self.prompt.value, self.options())
+                # Estimated and checked against the limits before anything is sent. The engine
+                # loop never waits for this lock while no run is active, so waiting on it is safe.
+                call = prepare(self.prompt.value, self.options())
             except InvalidOptionError as exc:
                 self._show_errors([(None, exc)])
                 self._set_status("Not sent: fix the input below.", "warn")
@@ -315,7 +326,8 @@ class ImagePanel:
             self._show_errors(problems)
         finally:
             if not self._closed:
-                self.generate_button.disabled, self.cancel_button.disabled = False, True
+                self.cancel_button.disabled = True
+                self._refresh_estimate(idle=True)  # the session spent more: the budget may now refuse
             self._idle.set()
 
     # -- showing progress, results and errors ------------------------------
@@ -336,6 +348,10 @@ class ImagePanel:
             # finished this run, and its "Cancelled" must not be overwritten.
             if self._active is run:
                 self._set_status(text, "busy")
+
+    def _refresh_estimate(self, idle: bool | None = None) -> None:
+        if not self._closed:
+            self.estimate.update(self.generate_button, idle=not self.busy if idle is None else idle)
 
     def _set_status(self, text: str, kind: str = "") -> None:
         self.status.value = status_html(text, kind)

@@ -38,6 +38,7 @@ from mesh_magic.core.errors import (
     UnsupportedModelError,
 )
 from mesh_magic.render.tables import ModelTable
+from tests.support.mock_api import with_catalog
 
 from .conftest import Ledger
 
@@ -178,7 +179,8 @@ def test_a_generation_answer_built_by_the_sdk(ledger: Ledger) -> None:
     assert result[0].revised_prompt == "a red fox, detailed"
     assert result[0].request_id == "req_sdk_1" and result[0].created == 1_790_000_000
     assert result.usage == {"prompt_tokens": 5, "completion_tokens": 272, "total_tokens": 277}
-    assert json.loads(seen[0].content) == {"prompt": "a red fox", "model": "openai/gpt-image-1", "n": 2}
+    (post,) = [r for r in seen if r.method == "POST"]
+    assert json.loads(post.content) == {"prompt": "a red fox", "model": "openai/gpt-image-1", "n": 2}
 
 
 ENVELOPES = [
@@ -242,7 +244,8 @@ def test_retry_after_seconds_in_the_body_is_honoured(monkeypatch: pytest.MonkeyP
             ),
         ]
     )
-    seen = serve(lambda request: next(answers))
+    seen = serve(with_catalog(lambda request: next(answers)))
     mesh_magic.configure(max_retries=2)
     result = mesh_magic.generate("a fox")
-    assert len(result) == 1 and len(seen) == 2 and waits == [4]
+    posts = [r for r in seen if r.method == "POST"]
+    assert len(result) == 1 and len(posts) == 2 and waits == [4]

@@ -311,7 +311,7 @@ def test_unicode_and_long_prompts(magic_shell: Any, server: Any, label: str) -> 
     REPORT.examples("unicode / long prompts", 1)
     before = len(server.requests)
     result = magic_shell.run_cell(f"%%meshimg --no-display\n{prompt}").result
-    sent = server.requests[before:]
+    sent = [r for r in server.requests[before:] if r.path == "/v1/images/generations"]
     assert len(result) == 1 and len(sent) == 1
     assert sent[0].json["prompt"] == prompt.strip(), "sent exactly as typed"
     assert result[0].prompt == prompt.strip()

@@ -12,6 +12,7 @@ test fails (never skips): see the `prism_process` fixture.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -203,3 +204,62 @@ def test_model_list_requests_satisfy_the_wire_spec(prism_process: dict[str, Any]
     assert seen["status"] == 200 and not seen["violations"], seen
     assert seen["headers"]["authorization"] == f"Bearer {KEY}"
     assert isinstance(models, list) and all("id" in m and "name" in m for m in models)
+
+
+EDIT_MATRIX: list[dict[str, Any]] = [
+    {"operation": "edit", "prompt": "warmer light"},
+    {"operation": "edit", "prompt": "a hat", "region": "0.1,0.1,0.3,0.3"},
+    {"operation": "inpaint", "prompt": "", "region": "0,0,16,16", "params": {"mask_feather": 4}},
+    {"operation": "outpaint", "prompt": "more sea", "params": {"expand_factor": 1.5}},
+    {"operation": "mix", "prompt": "both", "extra_sources": 1},
+    {"operation": "reframe", "prompt": "", "params": {"aspect_ratio": "16:9"}},
+    {"operation": "upscale", "prompt": "", "params": {"upscale_factor": "4"}},
+    {"operation": "remove_background", "prompt": "", "params": {"background": "transparent"}},
+    {"operation": "edit", "prompt": "three takes", "n": 3, "size": "512x512", "response_format": "url"},
+]
+
+
+def test_edit_requests_satisfy_the_wire_spec(prism_process: dict[str, Any]) -> None:
+    """POST /v1/images/edits as the client builds each operation (ImageEditRequest forbids extras)."""
+    from tests.support.images import make_image
+
+    base = _wait_ready(prism_process)
+    recorder = Recorder()
+
+    async def send(case: dict[str, Any]) -> None:
+        case = dict(case)
+        prompt = case.pop("prompt")
+        images = [make_image(64, 64)] * (1 + case.pop("extra_sources", 0))
+        options = {"base_url": base, "api_key": KEY, "max_retries": 0, "timeout": 20, "image": images, **case}
+        call = plan(prompt, options)
+        async with httpx.AsyncClient(event_hooks={"response": [recorder]}, trust_env=False) as http:
+            client = MeshClient(call.settings, http)
+            for request in call.requests:
+                with contextlib.suppress(MeshImageError):  # Prism's mock body is not an image
+                    await client.generate(request)
+
+    async def run_all() -> None:
+        await asyncio.gather(*(send(case) for case in EDIT_MATRIX))
+
+    asyncio.run(run_all())
+    REPORT.contract["requests"] += len(recorder.seen)
+    REPORT.contract["violations"] += sum(len(s["violations"]) for s in recorder.seen)
+    REPORT.used = True
+    bad = [s for s in recorder.seen if s["violations"]]
+    assert not bad, json.dumps(bad[:2], indent=2)[:3000]
+    assert len(recorder.seen) == len(EDIT_MATRIX)
+    assert {s["body"]["operation"] for s in recorder.seen} == {c["operation"] for c in EDIT_MATRIX}
+    assert all(s["body"]["image"].startswith("data:image/png;base64,") for s in recorder.seen)
+
+
+def test_reference_images_of_a_generation_satisfy_the_wire_spec(prism_process: dict[str, Any]) -> None:
+    from tests.support.images import make_image
+
+    base = _wait_ready(prism_process)
+    recorder = Recorder()
+    options = {"api_key": KEY, "references": [make_image(32, 32), make_image(48, 48)], "seed": 5}
+    asyncio.run(_send(base, options, recorder))
+    (seen,) = recorder.seen
+    assert not seen["violations"], seen["violations"]
+    assert isinstance(seen["body"]["image"], list) and len(seen["body"]["image"]) == 2
+    REPORT.contract["requests"] += 1

@@ -39,11 +39,27 @@ def sse(*events: dict[str, Any]) -> bytes:
     return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events)
 
 
-def use_mock(handler: Any) -> None:
-    """Route the engine's traffic to `handler` and point the session at API_BASE with MOCK_KEY."""
+def with_catalog(handler: Any, models: list[dict[str, Any]] | None = None) -> Any:
+    """`handler` behind a model list: GET /v1/models answers `models` (default none).
+
+    Every call reads the catalog first for its cost estimate; a mock that answers
+    each URL with a generation would otherwise be asked for the model list too.
+    """
+
+    def route(request: httpx.Request) -> Any:
+        if request.method == "GET" and request.url.path.endswith("/v1/models"):
+            return json_response(models or [])
+        return handler(request)
+
+    return route
+
+
+def use_mock(handler: Any, models: list[dict[str, Any]] | None = None) -> None:
+    """Route the engine's traffic to `handler` (behind a model list, see `with_catalog`) and
+    point the session at API_BASE with MOCK_KEY."""
     from mesh_magic.core import config as _config
     from mesh_magic.core.engine.loop import engine
 
-    engine().set_transport(httpx.MockTransport(handler))
+    engine().set_transport(httpx.MockTransport(with_catalog(handler, models)))
     _config.configure(base_url=API_BASE)
     _config.session().set_api_key(MOCK_KEY)

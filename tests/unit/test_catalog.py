@@ -286,7 +286,8 @@ def test_image_models_through_the_engine(settings: Callable[..., Settings]) -> N
     try:
         found = _catalog.image_models(settings())
         assert ids(found) == ["m/alpha", "m/zeta"]
-        assert ids(_catalog.image_models(settings(), "zet")) == ["m/zeta"]
+        assert ids(_catalog.image_models(settings(), _catalog.ModelQuery("zet"))) == ["m/zeta"]
+        assert found[0].price == 0.01 and found[0]["pricing"] == {"usd_per_image": 0.01}
         assert len(seen) == 1  # the second call came from the session catalog
         assert str(seen[0].url) == f"{API_BASE}/v1/models?type=image"
         _catalog.image_models(settings(api_key="rsk_another_key_0000000000"))

@@ -32,7 +32,7 @@ from mesh_magic.core.http.retry import backoff_delay
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.settings import Settings
 from tests.support.images import b64, make_image
-from tests.support.mock_api import API_BASE, MOCK_KEY, generation_body, json_response
+from tests.support.mock_api import API_BASE, MOCK_KEY, generation_body, json_response, with_catalog
 
 T = TypeVar("T")
 Handler = Callable[[httpx.Request], Any]
@@ -576,7 +576,7 @@ def test_engine_transport_injection(png: bytes) -> None:
             )
         return httpx.Response(404)
 
-    engine().set_transport(httpx.MockTransport(handler))
+    engine().set_transport(httpx.MockTransport(with_catalog(handler)))
     result = mesh_magic.generate("a fox", model="m/a,m/b", n=2, base_url=API_BASE, api_key=MOCK_KEY)
     assert len(result) == 4
     assert sorted(json.loads(r.content)["model"] for r in seen) == ["m/a", "m/b"]
@@ -604,7 +604,7 @@ def test_engine_invalid_request_fans_out_singles(png: bytes) -> None:
             )
         return json_response(generation_body(png))
 
-    engine().set_transport(httpx.MockTransport(handler))
+    engine().set_transport(httpx.MockTransport(with_catalog(handler)))
     result = mesh_magic.generate("a fox", model="m/one", n=3, base_url=API_BASE, api_key=MOCK_KEY)
     assert seen == [3, 1, 1, 1]
     assert len(result) == 3
@@ -614,10 +614,12 @@ def test_engine_invalid_request_fans_out_singles(png: bytes) -> None:
     seen.clear()
     engine().set_transport(
         httpx.MockTransport(
-            lambda r: (
-                seen.append(1),
-                json_response({"error": {"code": "invalid_size", "message": "bad size"}}, 400),
-            )[1]
+            with_catalog(
+                lambda r: (
+                    seen.append(1),
+                    json_response({"error": {"code": "invalid_size", "message": "bad size"}}, 400),
+                )[1]
+            )
         )
     )
     with pytest.raises(InvalidRequestError, match="bad size"):

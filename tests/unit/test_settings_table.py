@@ -51,6 +51,8 @@ BAD_VALUES: dict[str, list[tuple[Any, str]]] = {
     "params": [([("seed", 1)], "params must be a dict"), ("seed=1", "params must be a dict")],
     "timeout": [(0, "between 0.1 and 3600"), ("soon", "number of seconds"), (float("nan"), "between")],
     "max_retries": [(-1, "from 0 to 10"), (11, "from 0 to 10"), (1.5, "whole number")],
+    "max_cost": [(-1, "0 or more US dollars"), ("cheap", "amount in US dollars"), (True, "US dollars")],
+    "budget": [("$-2", "0 or more"), ("lots", "amount in US dollars")],
     "max_retry_wait": [
         (-1, "between 0 and 3600"),
         ("soon", "number of seconds"),

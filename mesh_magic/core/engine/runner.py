@@ -9,7 +9,7 @@ retries all met 429 back through the throttled gate (a 429 is never billed).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ..constants import MAX_RATE_LIMIT_WAIT
@@ -17,7 +17,7 @@ from ..errors import InvalidRequestError, MeshImageError, RateLimitError, Respon
 from ..http.client import Generation, MeshClient, RetryNotice
 from ..parsing import StreamEvent, decode_b64
 from ..request import ImageRequest
-from ..results import GeneratedImage, ImageResult
+from ..results import GeneratedImage, ImageParent, ImageResult
 from ..settings import Settings
 from ..store import Store, replay_miss
 from .limit import AdaptiveLimit
@@ -39,17 +39,20 @@ async def run_requests(
     store: Store | None = None,
     fresh: bool = False,
     rate_limit_rounds: int = 0,
+    prices: Mapping[str, float | None] | None = None,
 ) -> ImageResult:
     """Run every request concurrently (bounded by `settings.concurrency`) into `progress`.
 
     With a `store`, each new image is written there before anyone sees it, and
     `settings.cache` decides whether a stored answer replaces the HTTP call.
     `rate_limit_rounds` (bulk runs) sends a request whose retries all met 429 back
-    through the throttled gate that many more times.
+    through the throttled gate that many more times. `prices` (USD per image, per
+    model) gives each new image its `cost`; images from the store cost 0.
     """
     runner = Runner(
         settings, progress, client=client, store=store, fresh=fresh, rate_limit_rounds=rate_limit_rounds
     )
+    runner.prices = prices
     return await runner.run(requests)
 
 
@@ -75,6 +78,7 @@ class Runner:
         progress.limit = self.gate
         self.single_only: set[str] = set()
         self._client = client
+        self.prices: Mapping[str, float | None] | None = None
 
     async def run(self, requests: Sequence[ImageRequest]) -> ImageResult:
         tasks = [asyncio.ensure_future(self.one(r)) for r in requests]
@@ -113,6 +117,7 @@ class Runner:
             generation = self.from_cache(request)
             if generation is None:
                 generation = await self.fetch(request)
+                self.price(generation)
                 try:
                     generation = await self.keep(request, generation)
                 except asyncio.CancelledError:
@@ -129,6 +134,11 @@ class Runner:
             if progress.items[request.row].status != "done":
                 progress.set_status(request.row, "cancelled")
             raise
+
+    def price(self, generation: Generation) -> None:
+        """Each new image's cost: its model's price per image (None when unknown)."""
+        for image in generation.images:
+            image.cost = self.prices.get(image.model) if self.prices is not None else None
 
     def from_cache(self, request: ImageRequest) -> Generation | None:
         if not self.use_cache or self.store is None:
@@ -190,6 +200,13 @@ class Runner:
 
     def _write(self, request: ImageRequest, generation: Generation) -> list[GeneratedImage]:
         assert self.store is not None
+        if request.sources:  # lineage: each source kept in the store, its path on every image
+            parents = tuple(
+                ImageParent(s.sha256, s.path or str(self.store.put_source(s)), s.label, s.size)
+                for s in request.sources
+            )
+            for image in generation.images:
+                image.parents = parents
         base_url = self.settings.base_url
         stored = [self.store.put(im, base_url=base_url) for im in generation.images]
         if not generation.errors:  # only a complete answer may answer this request again

@@ -31,7 +31,7 @@ from ..constants import (
 from ..errors import APITimeoutError, AuthenticationError, InvalidOptionError, MeshImageError, ResponseError
 from ..images import inspect_image
 from ..parsing import ParsedGeneration, RawItem, decode_b64, decode_data_uri, load_json, parse_generation
-from ..results import GeneratedImage
+from ..results import GeneratedImage, ImageParent
 from ..urls import host_of, is_loopback, netloc_of
 from .auth import BearerAuth
 from .outcomes import error_from_response
@@ -132,12 +132,14 @@ class MeshClient:
         attempt, waited = 0, 0.0
         while True:
             try:
-                return await self._within_timeout(self._generate_once(request, on_event))
+                return await self._within_timeout(
+                    self._generate_once(request, on_event), self._timeout(request)
+                )
             except (RetryableStatus, MeshImageError) as exc:
                 failure: BaseException = exc
             except asyncio.TimeoutError:
                 raise APITimeoutError(
-                    f"No complete answer within {self.settings.timeout:g} s from {request.model}."
+                    f"No complete answer within {self._timeout(request):g} s from {request.model}."
                 ) from None
             if not self.policy.should_retry(failure, attempt):
                 raise self.policy.give_up(failure, attempt) from None
@@ -151,7 +153,10 @@ class MeshClient:
                     hook(notice)
             await self._sleep(wait)
 
-    async def _within_timeout(self, work: Coroutine[Any, Any, Generation]) -> Generation:
+    def _timeout(self, request: ImageRequest) -> float:
+        return request.timeout if request.timeout is not None else self.settings.timeout
+
+    async def _within_timeout(self, work: Coroutine[Any, Any, Generation], timeout: float) -> Generation:
         """Await one exchange with the API under `timeout`; raises asyncio.TimeoutError.
 
         The timeout is per request: once the API has answered (`_materialise` marks
@@ -165,7 +170,7 @@ class MeshClient:
         finally:
             _ANSWERED.reset(token)
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.settings.timeout)
+            done, _ = await asyncio.wait({task}, timeout=timeout)
             if not done and answered[0]:
                 await asyncio.wait({task})
             if not task.done():
@@ -178,10 +183,15 @@ class MeshClient:
                 task.cancel()  # we were cancelled (Ctrl-C): stop the request too
 
     async def _generate_once(self, request: ImageRequest, on_event: EventCallback | None) -> Generation:
-        url = f"{self.root}/images/generations"
+        url = f"{self.root}/{request.path}"
         limit = max_body_bytes(request.n)
         headers = {"Accept": "text/event-stream" if request.stream else "application/json"}
-        exchange = self._exchange(f"The request to {request.model}", self.settings.timeout)
+        what = (
+            f"The {request.operation} by {request.model}"
+            if request.is_edit
+            else (f"The request to {request.model}")
+        )
+        exchange = self._exchange(what, self._timeout(request))
         with exchange:
             async with self.http.stream(
                 "POST",
@@ -189,7 +199,7 @@ class MeshClient:
                 json=request.body(),
                 headers=headers,
                 auth=self._auth,
-                timeout=self.settings.timeout,
+                timeout=self._timeout(request),
             ) as response:
                 exchange.sent = True
                 exchange.request_id = response.headers.get("x-request-id")
@@ -267,6 +277,8 @@ class MeshClient:
                     row=request.row,
                     index=item.index,
                     source=source or item.source,
+                    operation=request.operation,
+                    parents=tuple(ImageParent(s.sha256, s.path, s.label, s.size) for s in request.sources),
                 )
             )
         return result

@@ -256,7 +256,8 @@ def test_model_list_comes_from_the_server(
     assert len(listing) == 1 and listing[0].query == "type=image"
     # The note shows the price of the picked model when the list knows it.
     p.model.value = "openai/gpt-image-1"
-    assert "$0.040 per image" in shown(p.model_note)
+    assert "$0.04 per image" in shown(p.model_note)
+    assert "can edit inpaint mix ref" in shown(p.model_note)  # capabilities as compact marks
     # Any id may still be typed: the Combobox does not insist on its list.
     p.model.value = "someone/brand-new-model"
     assert p.options()["model"] == "someone/brand-new-model"
