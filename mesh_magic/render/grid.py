@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 MIME_METADATA_KEY = "mesh_magic"
 
 _GRID_STYLE = "display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start;margin:4px 0 10px 0"
-_TILE_STYLE = (
-    f"margin:0;padding:6px;border:1px solid {BORDER};border-radius:6px;font:12px/1.35 {FONT};"
-)
+_TILE_STYLE = f"margin:0;padding:6px;border:1px solid {BORDER};border-radius:6px;font:12px/1.35 {FONT};"
 # Models share the width equally, so a comparison stays side by side on any screen.
 _COMPARE_STYLE = "display:grid;gap:18px;align-items:start;grid-template-columns:repeat({n},minmax(0,1fr))"
 _COLUMN_STYLE = "min-width:0"

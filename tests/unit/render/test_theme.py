@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from mesh_magic.core.catalog import ImageModel
 from mesh_magic.core.config import resolve
 from mesh_magic.core.errors import RateLimitError
 from mesh_magic.core.generate import new_progress, plan
@@ -54,7 +55,9 @@ def _samples() -> dict[str, str]:
         "grid": result_html(result),
         "progress": progress_html(progress, call.total_images),
         "config table": ConfigTable(resolve({"base_url": "offline"}))._repr_html_(),
-        "model table": ModelTable([{"id": "m/a", "name": "A", "pricing": {"image": "0.04"}}])._repr_html_(),
+        "model table": ModelTable(
+            [ImageModel.from_entry({"id": "m/a", "name": "A", "pricing": {"image": "0.04"}})]
+        )._repr_html_(),
         "panel caption": gallery_caption_html(image(0, 0)),
         "panel status": "".join(status_html("x", kind) for kind in ("ok", "warn", "error", "busy", "")),
         "panel error": error_html("Save", RateLimitError("slow down", status=429)),
