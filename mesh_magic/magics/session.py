@@ -65,7 +65,8 @@ class SessionMagics(Magics):
     @argument(
         "--remember",
         action="store_true",
-        help="With --login: also keep the key on this machine (OS keyring, else a private file).",
+        help="Keep the session key (with --login: the one typed) on this machine for later "
+        "sessions: the OS keyring, else a file only you can read.",
     )
     @argument("--forget", action="store_true", help="Remove the key remembered on this machine.")
     @argument("--reset", action="store_true", help="Forget every session value (and the session key).")

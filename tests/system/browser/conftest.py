@@ -3,7 +3,9 @@
 Every process is started by these fixtures with its PID held, and stopped in a
 finalizer even when the test fails. One mesh server, one Jupyter server and one
 Chromium serve every browser test of the run (JupyterLab at /lab, Notebook 7 at
-/notebooks, the same server). JupyterLab gets throw-away config, data, runtime,
+/notebooks, the same server); they are package-scoped, so they stop when the browser
+tests are done (Playwright's sync API holds an event loop on the main thread, which
+would break later tests that call asyncio.run). JupyterLab gets throw-away config, data, runtime,
 settings and workspace folders, so nothing of the machine's own Jupyter setup
 leaks in (or gets written to); `jupyter_lab.theme(name)` switches its theme.
 """
@@ -135,7 +137,7 @@ def _stop(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
     process.wait(5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
         pytest.fail(
@@ -147,7 +149,7 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mesh_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProcess]:
     """`python -m mesh_magic.server` on a port it picks itself (no race for a free port)."""
     log = tmp_path_factory.mktemp("mesh") / "server.err"
@@ -172,7 +174,7 @@ def mesh_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProce
             process.stdout.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def jupyter_lab(tmp_path_factory: pytest.TempPathFactory, mesh_process: MeshProcess) -> Iterator[JupyterLab]:
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "root"
@@ -264,7 +266,7 @@ def _wait_ready(status_url: str, process: subprocess.Popen[Any], log: Path) -> N
     pytest.fail(f"JupyterLab not ready in {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: Path) -> Iterator[Any]:
     """One headless Chromium for the run (Debian's, never a downloaded one)."""
     from playwright.sync_api import sync_playwright
