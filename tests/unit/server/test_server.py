@@ -469,7 +469,7 @@ def test_control_routes(server: MeshServer, client: httpx.Client) -> None:
 
 
 def test_max_in_flight_under_latency(server: MeshServer) -> None:
-    server.latency = 0.3
+    server.latency = 1.0  # long enough that all four overlap even on a loaded machine
 
     async def burst() -> list[int]:
         headers = {"Authorization": f"Bearer {server.api_key}"}
