@@ -76,6 +76,8 @@ class EditControls:
             return {**options, **found}
         merged = {k: v for k, v in options.items() if k not in NOT_FOR_EDITS}
         params = {**(merged.get("params") or {}), **found.pop("params", {})}
+        if "aspect_ratio" in params and found["operation"] == "reframe":
+            merged.pop("size", None)  # the shape asked for; a size would fight it
         if params:
             merged["params"] = params
         return {**merged, **found}
@@ -106,6 +108,9 @@ class EditControls:
             if field is not None:
                 field.disabled = editing
                 field.tooltip = "Edits take n and size only" if editing else ""
+        size = self.form.fields.get("size")
+        if size is not None:
+            size.disabled = op == "reframe" and bool(str(self.input.aspect_ratio.value).strip())
         self.prompt_box.disabled = op in PROMPTLESS
         fallback = _EDIT_PLACEHOLDER if editing else self.generate_placeholder
         self.prompt_box.placeholder = (
