@@ -22,13 +22,21 @@ MAX_TILES = 60
 SaveHandler = Callable[[GeneratedImage, widgets.Button], object]
 ActionHandler = Callable[[str, GeneratedImage], object]
 # A tile's edit actions: (action, label, icon, tooltip). Edit and Use as reference put the
-# image in the panel's input; Upscale and Remove background run at once.
+# image in the panel's input; Upscale and Remove background run at once. Short labels: a
+# tile is under 210 px wide.
 ACTIONS = (
-    ("edit", "Edit", "pencil", "Put this image in the input to edit it"),
+    ("edit", "Edit", "pencil", "Edit: put this image in the input to change it"),
     ("upscale", "Upscale", "expand", "Upscale this image now"),
-    ("remove_background", "Remove background", "eraser", "Remove this image's background now"),
-    ("reference", "Use as reference", "paperclip", "Add this image to the input as a reference"),
+    ("remove_background", "Remove bg", "eraser", "Remove background: cut this image out now"),
+    ("reference", "Reference", "paperclip", "Use as reference: add this image to the input"),
 )
+
+
+_SMALL = {"font_size": "12px"}
+
+
+def _small_button() -> widgets.Layout:
+    return widgets.Layout(width="auto", height="26px", padding="0 4px", margin="0")
 
 
 def close_tree(widget: widgets.Widget) -> None:
@@ -69,7 +77,11 @@ class Gallery:
         )
         caption = widgets.HTML(gallery_caption_html(image), layout=widgets.Layout(width=f"{width}px"))
         save = widgets.Button(
-            description="Save", icon="download", tooltip="Save full size", layout=widgets.Layout(width="auto")
+            description="Save",
+            icon="download",
+            tooltip="Save full size",
+            layout=_small_button(),
+            style=_SMALL,
         )
         save.add_class("mesh-panel-save")
         save.on_click(lambda button: self.on_save(image, button))
@@ -95,9 +107,7 @@ class Gallery:
     def _actions(self, image: GeneratedImage) -> list[widgets.Button]:
         buttons = []
         for action, label, icon, tip in ACTIONS:
-            button = widgets.Button(
-                description=label, icon=icon, tooltip=tip, layout=widgets.Layout(width="auto", margin="0")
-            )
+            button = widgets.Button(description=label, icon=icon, tooltip=tip, layout=_small_button())
             button.add_class(f"mesh-panel-{action.replace('_', '-')}")
             button.on_click(lambda _, action=action: self.on_action(action, image))
             buttons.append(button)

@@ -93,7 +93,7 @@ class ImageInput:
         self.upload = widgets.FileUpload(
             accept=UPLOAD_TYPES,
             multiple=True,
-            description="Image",
+            description="Upload image",
             icon="upload",
             tooltip="Add a PNG, JPEG or WebP image to edit (or as a reference)",
             layout=widgets.Layout(width="auto"),
@@ -132,7 +132,7 @@ class ImageInput:
         self.mask_upload = widgets.FileUpload(
             accept=".png,image/png",
             multiple=False,
-            description="Mask",
+            description="Upload mask",
             icon="upload",
             tooltip="A PNG the image's size: fully transparent pixels mark the area to change",
             layout=widgets.Layout(width="auto"),
@@ -143,7 +143,7 @@ class ImageInput:
             for name in ("X", "Y", "W", "H")
         )
         hint = widgets.HTML(
-            '<span style="font-size:11px;opacity:.75">or a region: pixels, or fractions 0-1</span>'
+            '<span style="font-size:12px">optional · or a region (pixels, or fractions 0-1):</span>'
         )
         self.mask_row = widgets.Box(
             [self.mask_upload, self.mask_chip, hint, *self.region], layout=widgets.Layout(**_ROW)
