@@ -17,8 +17,9 @@ import ipywidgets as widgets
 
 from ..core.catalog import ImageModel
 from ..core.edits import NOT_FOR_EDITS
+from ..core.errors import InvalidOptionError
 from ..core.results import GeneratedImage
-from .form import Form
+from .form import Form, parse_params
 from .inputs import LABELS, PROMPTLESS, ImageInput
 from .models import ModelPicker
 
@@ -67,7 +68,16 @@ class EditControls:
         return "" if (operation or self.operation) in PROMPTLESS else str(self.prompt_box.value)
 
     def not_ready(self) -> str | None:
-        return self.input.blocked(self.prompt())
+        """Why the chosen operation cannot run yet, as the button's tooltip says."""
+        reason = self.input.blocked(self.prompt())
+        params = self.form.fields.get("params")
+        if reason is None and self.operation != "generate" and params is not None:
+            try:
+                if "seed" in parse_params(params.value):
+                    return "seed does not apply to edits: take it out of Extra params"
+            except InvalidOptionError:
+                return None  # the params' own error shows when the button is pressed
+        return reason
 
     def options(self, options: dict[str, Any], operation: str | None = None) -> dict[str, Any]:
         """`options` (the form's) with the input's images; without what an edit cannot take."""

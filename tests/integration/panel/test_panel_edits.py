@@ -182,6 +182,23 @@ def test_edit_needs_a_prompt_and_sends_it_with_the_image(
     assert "needs an image" in p.generate_button.tooltip
 
 
+def test_a_seed_in_extra_params_holds_an_edit_back(
+    ready: Callable[..., ImagePanel], server: MeshServer
+) -> None:
+    p = ready(model=EVERYTHING, size="256x256")
+    p.params.value = "seed=42"
+    generate(p, "a windmill")
+    p.prompt.value = "make it night"
+    tile_button(tiles(p)[0], "edit").click()
+    assert p.generate_button.disabled
+    assert "seed does not apply to edits" in p.generate_button.tooltip
+    p.params.value = ""
+    assert not p.generate_button.disabled
+    p.generate_button.click()
+    finished(p, 1)
+    assert [b["operation"] for b in edit_bodies(server)] == ["edit"]
+
+
 def test_an_upload_inpainted_in_a_region(ready: Callable[..., ImagePanel], server: MeshServer) -> None:
     p = ready(model=EVERYTHING)
     picture = make_png(64, 48, (20, 90, 200))
