@@ -24,6 +24,7 @@ from ..core.errors import InvalidOptionError
 from ..core.images import thumbnail
 from ..core.sources import ImageSource, load_source
 from ..render.html import BORDER, status_html
+from .gallery import close_tree
 
 # SPEC 8's operations, as the picker lists them; "generate" is a plain generation
 # (with the chosen images as its references, if any).
@@ -108,6 +109,7 @@ class ImageInput:
             layout=widgets.Layout(width="180px"),
         )
         self._mask_widgets()
+        self._shown: tuple[bool, tuple[Picked, ...], Picked | None] | None = None
         self.note = widgets.HTML()
         self.row = widgets.Box(
             [self.operation, self.aspect_ratio, self.upload, self.chosen], layout=widgets.Layout(**_ROW)
@@ -287,12 +289,20 @@ class ImageInput:
         op = self.chosen_operation
         self.mask_row.layout.display = "flex" if op in TAKES_MASK and self.images else "none"
         self.aspect_ratio.layout.display = "flex" if op == "reframe" else "none"
+        # The pictures themselves, not their ids: an id can be reused once a picture is gone.
+        shown = (op == "generate", tuple(self.images), self.mask)
+        if shown == self._shown:
+            return  # a region or ratio keystroke: the thumbnails stay as they are
+        self._shown = shown
+        for old in (*self.chosen.children, *self.mask_chip.children):
+            close_tree(old)
         self.chosen.children = [self._chip(i, p) for i, p in enumerate(self.images)]
         self.mask_chip.children = [self._chip(None, self.mask)] if self.mask is not None else []
 
     def _chip(self, index: int | None, picked: Picked) -> widgets.Widget:
         data, mime, width, height = thumbnail(picked.source.data, THUMB_PX)
-        role = "mask" if index is None else ("the image" if index == 0 else "a reference")
+        references = index is not None and (index > 0 or self.chosen_operation == "generate")
+        role = "mask" if index is None else ("a reference" if references else "the image")
         picture = widgets.Image(value=data, format=mime.split("/")[-1], width=width, height=height)
         remove = widgets.Button(
             description="×",

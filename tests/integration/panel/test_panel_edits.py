@@ -271,6 +271,8 @@ def test_a_reference_for_a_generation(ready: Callable[..., ImagePanel], server: 
     [source] = generate(p, "a paper crane")
     tile_button(tiles(p)[0], "reference").click()
     assert p.operation.value == "generate" and p.generate_button.description == "Generate"
+    [chip] = p.image_input.chosen.children
+    assert shown(chip.children[1].children[1]) == "a reference"
     generate(p, "a flock of paper cranes")
     assert edit_bodies(server) == []
     reference = generation_bodies(server)[-1]
