@@ -19,7 +19,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..core.catalog import ImageModel
-from ..core.edits import NEEDS_PROMPT, TAKES_MASK
+from ..core.edits import NEEDS_PROMPT, TAKES_MASK, TAKES_REFERENCES
 from ..core.errors import InvalidOptionError
 from ..core.images import thumbnail
 from ..core.sources import ImageSource, load_source
@@ -245,6 +245,8 @@ class ImageInput:
             return f"{name} needs an image: upload one, or press Edit under a picture"
         if op in NEEDS_PROMPT and not prompt.strip():
             return f"{name} needs a prompt: describe the change"
+        if len(self.images) > 1 and op not in TAKES_REFERENCES:
+            return f"{name} works on one image: take the others out (×), or mix them"
         if op == "mix" and len(self.images) < 2:
             return "Mix blends two or more images: add another (upload, or Use as reference)"
         if op in TAKES_MASK and self.mask is not None and self.region_value() is not None:

@@ -252,6 +252,8 @@ def test_use_as_reference_mixes_two_images(ready: Callable[..., ImagePanel], ser
     first, second = generate(p, "a fox and a hare")
     tile_button(tiles(p)[0], "edit").click()
     tile_button(tiles(p)[1], "reference").click()
+    p.operation.value = "upscale"
+    assert p.generate_button.disabled and "Upscale works on one image" in p.generate_button.tooltip
     p.operation.value = "mix"
     assert [i.value for i in p.image_input.images] == [first, second]
     p.prompt.value = "the fox in the hare's meadow"
