@@ -141,7 +141,14 @@ class ImageInput:
         )
         self.mask_chip = widgets.Box()
         self.region = tuple(
-            widgets.FloatText(value=0, description=name, style=_WIDE, layout=widgets.Layout(width="96px"))
+            widgets.BoundedFloatText(
+                value=0,
+                min=0,
+                max=100_000,
+                description=name,
+                style=_WIDE,
+                layout=widgets.Layout(width="96px"),
+            )
             for name in ("X", "Y", "W", "H")
         )
         hint = widgets.HTML(
@@ -159,26 +166,34 @@ class ImageInput:
 
     def add(self, value: Any, label: str | None = None) -> bool:
         """Add an image (checked by the core); False, with the reason in the note, if refused."""
-        try:
-            picked = Picked(value, load_source(value, label=label))
-        except InvalidOptionError as exc:
-            self.say(exc.message, "error")
+        picked = self._pick(value, label)
+        if picked is None:
             return False
         self.images.append(picked)
-        self.say("")
         self._changed()
         return True
 
     def use(self, value: Any, operation: str, models: Sequence[ImageModel | None]) -> bool:
         """Make `value` the only image and pick `operation` if the models can do it."""
-        self.images.clear()
-        if not self.add(value):
+        picked = self._pick(value, None)
+        if picked is None:
             return False
+        self.images[:] = [picked]
+        self._changed()
         if operation in offered(models):
             self.operation.value = operation
             return True
         self.say(f"The model cannot {LABELS[operation].lower()}: pick another model or operation.", "warn")
         return False
+
+    def _pick(self, value: Any, label: str | None, what: str = "image") -> Picked | None:
+        try:
+            picked = Picked(value, load_source(value, label=label, what=what))
+        except InvalidOptionError as exc:
+            self.say(exc.message, "error")
+            return None
+        self.say("")
+        return picked
 
     def remove(self, index: int) -> None:
         if 0 <= index < len(self.images):
@@ -272,13 +287,10 @@ class ImageInput:
             return
         self.mask_upload.value = ()
         name, data = files[0]
-        try:
-            self.mask = Picked(data, load_source(data, label=name, what="mask"))
-        except InvalidOptionError as exc:
-            self.say(exc.message, "error")
-            return
-        self.say("")
-        self._changed()
+        picked = self._pick(data, name, "mask")
+        if picked is not None:
+            self.mask = picked
+            self._changed()
 
     def _offered_now(self) -> list[str]:
         return [value for _, value in self.operation.options]
@@ -308,7 +320,7 @@ class ImageInput:
         picture = widgets.Image(value=data, format=mime.split("/")[-1], width=width, height=height)
         remove = widgets.Button(
             description="×",
-            tooltip=f"Remove {html.escape(picked.label)}",
+            tooltip=f"Remove {picked.label}",
             layout=widgets.Layout(width="26px", height="26px", padding="0"),
         )
         remove.add_class("mesh-panel-remove")

@@ -324,6 +324,10 @@ def test_using_an_image_from_code(ready: Callable[..., ImagePanel], server: Mesh
     assert p.prompt.disabled and p.generate_button.description == "Upscale"
     assert not p.use(make_png(32, 32), "edit")  # imagen-4 cannot edit
     assert "cannot edit" in shown(p.image_input.note)
+    kept = list(p.image_input.images)
+    assert not p.use(b"not an image", "upscale")  # refused by the core's checks: nothing changes
+    assert "is not an image" in shown(p.image_input.note) and "PNG, JPEG or WebP" in shown(p.image_input.note)
+    assert p.image_input.images == kept and len(p.image_input.chosen.children) == 1
     p.image_input.clear()
     assert p.image_input.images == [] and p.operation.value == "generate" and not p.prompt.disabled
     assert edit_bodies(server) == []
