@@ -51,8 +51,13 @@ def _status_has(page: Any, text: str, count: int | None = None) -> None:
     )
 
 
+def _edits(mesh_process: Any) -> list[dict[str, Any]]:
+    return [r["json"] for r in mesh_process.control("/_mesh/requests") if r["path"] == "/v1/images/edits"]
+
+
 def test_panel_upscales_and_edits_a_tile(page: Any, jupyter_lab: Any, mesh_process: Any) -> None:
     mesh_process.control("/_mesh/latency", {"latency": 0.0})
+    earlier = len(_edits(mesh_process))  # the server is shared with the other browser tests
     _write_notebook(jupyter_lab.root)
     page.goto(jupyter_lab.lab_url(NOTEBOOK))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=LONG)
@@ -78,8 +83,7 @@ def test_panel_upscales_and_edits_a_tile(page: Any, jupyter_lab: Any, mesh_proce
     tiles.nth(0).locator(".mesh-panel-upscale").click()
     _status_has(page, "Done", 2)
     assert "upscale x2" in tiles.nth(0).inner_text()
-    sent = [r for r in mesh_process.control("/_mesh/requests") if r["path"] == "/v1/images/edits"]
-    assert [r["json"]["operation"] for r in sent] == ["upscale"]
+    assert [body["operation"] for body in _edits(mesh_process)[earlier:]] == ["upscale"]
 
     # Edit fills the input: the thumbnail shows, Run waits for a prompt, then edits.
     tiles.nth(1).locator(".mesh-panel-edit").click()
@@ -99,9 +103,9 @@ def test_panel_upscales_and_edits_a_tile(page: Any, jupyter_lab: Any, mesh_proce
     _status_has(page, "Done", 3)
     edited = tiles.nth(0)
     assert "edit of" in edited.inner_text() and "make the sky stormy" in edited.inner_text()
-    sent = [r for r in mesh_process.control("/_mesh/requests") if r["path"] == "/v1/images/edits"]
-    assert [r["json"]["operation"] for r in sent] == ["upscale", "edit"]
-    assert sent[-1]["json"]["prompt"] == "make the sky stormy"
+    sent = _edits(mesh_process)[earlier:]
+    assert [body["operation"] for body in sent] == ["upscale", "edit"]
+    assert sent[-1]["prompt"] == "make the sky stormy"
     assert all(
         page.evaluate("(img) => img.complete && img.naturalWidth > 0", handle)
         for handle in panel.locator(".mesh-panel-tile img").element_handles()
