@@ -314,7 +314,8 @@ class MeshClient:
             )
         if response.status_code >= 300:  # never followed: the key must not go to another host
             raise error_from_response(response.status_code, response.headers, response.content)
-        payload = load_json(response.content, what="model list")
+        # Model ids and names are shown and kept: scrubbed like any other server text.
+        payload = SECRETS.scrub_tree(load_json(response.content, what="model list"))
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):
             payload = payload["data"]  # OpenAI-style list envelope
         if not isinstance(payload, list):

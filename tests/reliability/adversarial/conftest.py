@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.reliability.adversarial.hostile import hostile as hostile  # the scripted server fixture
 from tests.reliability.adversarial.tally import MARKER, TALLY, class_of, outcome_of
 from tests.support.paths import ARTIFACTS, REPO
 
