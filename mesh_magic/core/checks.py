@@ -29,7 +29,7 @@ def choice(name: str, choices: tuple[str, ...]) -> Check:
     def check(value: Any) -> str:
         text = str(value).strip().lower()
         if text not in choices:
-            raise InvalidOptionError(f"{name} must be one of {', '.join(choices)} (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be one of {', '.join(choices)} (got {short(value)}).")
         return text
 
     return check
@@ -42,7 +42,7 @@ def int_range(name: str, low: int, high: int) -> Check:
         except ValueError:
             raise InvalidOptionError(f"{name} must be a whole number from {low} to {high}.") from None
         if isinstance(value, bool) or not low <= number <= high:
-            raise InvalidOptionError(f"{name} must be from {low} to {high} (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be from {low} to {high} (got {short(value)}).")
         return number
 
     return check
@@ -51,13 +51,13 @@ def int_range(name: str, low: int, high: int) -> Check:
 def float_range(name: str, low: float, high: float) -> Check:
     def check(value: Any) -> float:
         if isinstance(value, bool):
-            raise InvalidOptionError(f"{name} must be a number of seconds (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be a number of seconds (got {short(value)}).")
         try:
             number = float(value)
         except (TypeError, ValueError):
             raise InvalidOptionError(f"{name} must be a number of seconds.") from None
         if not low <= number <= high:
-            raise InvalidOptionError(f"{name} must be between {low} and {high} (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be between {low} and {high} (got {short(value)}).")
         return number
 
     return check
@@ -72,7 +72,7 @@ def boolean(name: str) -> Check:
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise InvalidOptionError(f"{name} must be true or false (got {value!r}).")
+        raise InvalidOptionError(f"{name} must be true or false (got {short(value)}).")
 
     return check
 
@@ -210,7 +210,7 @@ def usd_amount(name: str) -> Check:
         except (TypeError, ValueError):
             raise InvalidOptionError(f"{name} must be an amount in US dollars, e.g. {name}=0.50.") from None
         if not number >= 0 or number == float("inf"):
-            raise InvalidOptionError(f"{name} must be 0 or more US dollars (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be 0 or more US dollars (got {short(value)}).")
         return number
 
     return check

@@ -31,7 +31,7 @@ _SURROUNDING = " \t\r\n\x0b\x0c"
 # A key shorter than this is not scrubbed from server text: it would mangle ordinary words.
 MIN_SCRUB_LENGTH = 8
 # Key-shaped words (typed where no key belongs) are masked in messages that repeat user input.
-_KEY_SHAPED = re.compile(r"rsk_[^\s'\"]{4,}")
+_KEY_SHAPED = re.compile(r"rsk_[^\s'\"…]{4,}")
 MASK = "***"
 # Loggers that may print request or response headers at DEBUG (httpcore logs both).
 LOGGERS = (
