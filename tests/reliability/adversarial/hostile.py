@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,9 @@ class Reply:
     status: int = 200
     body: bytes | str | dict[str, Any] | list[Any] = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # Declare more bytes than are sent, then close: the connection breaks mid-body.
+    short_by: int = 0
+    delay: float = 0.0
 
     def encoded(self) -> tuple[bytes, list[tuple[str, str]]]:
         headers = list(self.headers)
@@ -84,11 +88,13 @@ class HostileServer:
                 with outer._lock:
                     outer.requests.append(seen)
                 reply = outer.script(seen) or outer.honest(seen)
+                if reply.delay:
+                    time.sleep(reply.delay)
                 data, headers = reply.encoded()
                 self.send_response(reply.status)
                 for name, value in headers:
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", str(len(data) + reply.short_by))
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
@@ -99,7 +105,8 @@ class HostileServer:
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for it, once per test.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 
     def honest(self, seen: Seen) -> Reply:
         if seen.path.startswith("/v1/models"):
