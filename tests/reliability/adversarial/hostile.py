@@ -111,7 +111,7 @@ class HostileServer:
     def honest(self, seen: Seen) -> Reply:
         if seen.path.startswith("/v1/models"):
             return Reply(200, MODELS)
-        if seen.path.startswith("/img"):
+        if seen.method == "GET":  # any other GET is an image download
             return Reply(200, tagged_png("url"), [("Content-Type", "image/png")])
         return Reply(200, png_answer())
 
