@@ -9,8 +9,10 @@ each effective value came from. The traits themselves come from the settings tab
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any
 
 from traitlets import Bool, Dict, Enum, Float, Int, TraitType, Unicode
@@ -170,7 +172,7 @@ def configure(config: SessionConfig | None = None, **settings: Any) -> SessionCo
                 "The API key is now in your notebook source. Prefer the MESHAPI_API_KEY "
                 "environment variable or %meshimg_config --login (mesh_magic.login()).",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=_outside_package(),
             )
     # Validated before touching the session, so a bad value changes nothing.
     # None unsets a session value (back to env / default).
@@ -178,6 +180,16 @@ def configure(config: SessionConfig | None = None, **settings: Any) -> SessionCo
     for name in settings:
         setattr(config, name, checked.get(name))
     return config
+
+
+def _outside_package() -> int:
+    """The `stacklevel` of the first caller outside mesh_magic: the warning names the user's line."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @forgets_key_arguments
