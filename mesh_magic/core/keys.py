@@ -140,6 +140,15 @@ class Redactor:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def known(self) -> dict[str, tuple[str, ...]]:
+        """A copy of what is known (tests put it back with `restore`)."""
+        with self._lock:
+            return dict(self._keys)
+
+    def restore(self, known: dict[str, tuple[str, ...]]) -> None:
+        with self._lock:
+            self._keys = dict(known)
+
     def scrub(self, text: str) -> str:
         """`text` with every known key (raw, URL- or JSON-escaped) replaced by ***."""
         with self._lock:

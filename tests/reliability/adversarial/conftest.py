@@ -20,6 +20,19 @@ ARTIFACT = ARTIFACTS / "adversarial.md"
 _REPORTS = pytest.StashKey[list[pytest.TestReport]]()
 
 
+@pytest.fixture(autouse=True)
+def known_keys() -> Generator[None, None, None]:
+    """Keys a scenario made (hypothesis makes hundreds) are forgotten after it.
+
+    Otherwise a random 8-character "key" would be scrubbed from later tests' text.
+    """
+    from mesh_magic.core.keys import SECRETS
+
+    before = SECRETS.known()
+    yield
+    SECRETS.restore(before)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}(name): an issue-12 adversarial scenario of class `name` (counted in the tally)"

@@ -194,7 +194,12 @@ def _run_case(
     result, error = _attempt(lambda: mesh_magic.generate("a cat", model="google/imagen-4", **options))
     assert result is not None or error is not None
     assert any(r.name.startswith("httpcore") for r in caplog.records), "httpcore logged nothing at DEBUG"
-    return hunt_everything(result, error, store, caplog, capsys, "generate")
+    hunt = hunt_everything(result, error, store, caplog, capsys, "generate")
+    for seen in server.requests:  # the key goes out only in the Authorization header
+        others = {k: v for k, v in seen.headers.items() if k.lower() != "authorization"}
+        hunt.scan(f"{seen.method} {seen.path} {others}", "a request's line and other headers")
+        hunt.scan(seen.body, "a request body")
+    return hunt
 
 
 @pytest.mark.parametrize("case", sorted(ERROR_ECHOES))

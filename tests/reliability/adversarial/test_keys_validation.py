@@ -174,6 +174,29 @@ def test_surrounding_whitespace_is_dropped(
     assert target.sent_keys()[-1] == f"Bearer {KEY}"
 
 
+MAGIC_VARIANTS = [v for v in sorted(BAD) if not any(c.isspace() for c in BAD[v]())]
+
+
+@pytest.mark.parametrize("variant", MAGIC_VARIANTS)
+def test_a_broken_key_in_the_config_magic_is_a_usage_error_without_it(
+    variant: str, shell: Any, target: HostileServer, capsys: Any
+) -> None:
+    from IPython.core.error import UsageError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UsageError) as info:
+            shell.run_line_magic("meshimg_config", "api_key=" + BAD[variant]())
+    assert "cannot be sent" in str(info.value)
+    hunt = Hunt()
+    hunt.scan(str(info.value), "usage error")
+    captured = capsys.readouterr()
+    hunt.scan(captured.out + captured.err, "stdout/stderr")
+    hunt.check()
+    assert _config.session().api_key is None
+    assert _generations(target) == 0
+
+
 # -- the magics: a key-shaped word in the wrong place ------------------------------------
 
 STRAY_WORDS = [
