@@ -207,6 +207,7 @@ def login(key: str | None = None, ask: Callable[[str], str] | None = None) -> Ap
     return kept
 
 
+@forgets_key_arguments  # a failed write's frames hold the key's bytes
 def remember_key(key: ApiKey | None = None) -> str:
     """Keep `key` (default: the session's) on this machine for later sessions; says where."""
     key = key if key is not None else session().api_key

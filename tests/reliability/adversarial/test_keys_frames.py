@@ -168,3 +168,23 @@ def test_a_comparison_with_one_failing_model_holds_no_key(
     result = mesh_magic.generate("a cat", model="google/imagen-4,black-forest-labs/flux-schnell")
     assert len(result) == 1 and len(result.errors) == 1
     _search([e.error for e in result.errors], caplog, "compare")
+
+
+@pytest.mark.parametrize("blocker", ["config folder is a file", "key file is a folder"])
+def test_a_failed_remember_holds_no_key(
+    blocker: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Writing the key failed: the error (and its frames, chain, pickle) must not hold its bytes."""
+    from mesh_magic.core import key_sources
+
+    target = key_sources.key_file()
+    if blocker == "config folder is a file":
+        target.parent.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.write_text("not a folder")
+    else:
+        target.mkdir(parents=True)
+    monkeypatch.setenv("MESHAPI_API_KEY", KEY)
+    mesh_magic.login(KEY[:4] + KEY[4:])  # built inline: no test frame holds it
+    errors = _errors_of(lambda: mesh_magic.login(KEY, remember=True))
+    assert type(errors[0]).__name__ == "InvalidOptionError", errors
+    _search(errors, caplog, f"remember/{blocker}")
