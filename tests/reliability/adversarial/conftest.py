@@ -69,4 +69,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("mesh_magic adversarial scenarios")
     for line in TALLY.markdown().splitlines():
         terminalreporter.write_line(line)
+    if TALLY.searches:
+        for line in TALLY.search_markdown().splitlines():
+            terminalreporter.write_line(line)
     terminalreporter.write_line(f"(written to {ARTIFACT.relative_to(REPO)})")

@@ -14,10 +14,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.reliability.adversarial.tally import TALLY
 from tests.reliability.report import REPORT
 from tests.support.sentinel import SENTINEL_KEY, as_bytes
 
 PIECE = 12
+# Which row of the tally's search table a blob counts in, by the first word found in `where`.
+KINDS = (
+    ("pytest", "pytest --showlocals output (subprocess)"),
+    ("kernel", "kernel output after %xmode (nbclient)"),
+    ("log", "DEBUG logs (httpx, httpcore)"),
+    ("pickle", "pickles of errors"),
+    ("frame locals", "frame locals and tracebacks with locals"),
+    ("traceback", "frame locals and tracebacks with locals"),
+    ("store", "store and saved files"),
+    ("state", "panel widget state"),
+    ("display", "displays and results"),
+    ("result", "displays and results"),
+)
+
+
+def kind_of(where: str) -> str:
+    lowered = where.lower()
+    return next((kind for word, kind in KINDS if word in lowered), "error texts and other outputs")
 
 
 def pieces(key: str, size: int = PIECE) -> list[bytes]:
@@ -39,7 +58,9 @@ class Hunt:
         blob = as_bytes(data)
         self.searched += len(blob)
         REPORT.scan(blob, where)  # the whole key, for the suite's table
-        if any(p in blob for p in pieces(self.key)):
+        found = any(p in blob for p in pieces(self.key))
+        TALLY.searched(kind_of(where), len(blob), int(found))
+        if found:
             self.seen.append(where)
 
     def scan_all(self, items: Iterable[tuple[str, Any]]) -> None:

@@ -32,6 +32,8 @@ class Tally:
     """Per class: scenarios run, passed, failed, skipped; hypothesis examples tried."""
 
     classes: dict[str, ClassCounts] = field(default_factory=dict)
+    # Key searches by kind of output: [blobs, bytes, sightings].
+    searches: dict[str, list[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _counts(self, name: str) -> ClassCounts:
@@ -51,6 +53,20 @@ class Tally:
     def examples(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._counts(name).examples += n
+
+    def searched(self, kind: str, size: int, sightings: int) -> None:
+        with self._lock:
+            counts = self.searches.setdefault(kind, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += size
+            counts[2] += sightings
+
+    def search_markdown(self) -> str:
+        rows = ["| searched for the key | blobs | bytes | sightings |", "|---|---:|---:|---:|"]
+        for kind in sorted(self.searches):
+            blobs, size, seen = self.searches[kind]
+            rows.append(f"| {kind} | {blobs} | {size:,} | {seen} |")
+        return "\n".join(rows) + "\n"
 
     def markdown(self) -> str:
         rows = [
@@ -75,7 +91,8 @@ class Tally:
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         head = "# Adversarial scenarios (issue 12)\n\nWritten by tests/reliability/adversarial/tally.py.\n\n"
-        path.write_text(head + self.markdown())
+        searches = f"\n{self.search_markdown()}" if self.searches else ""
+        path.write_text(head + self.markdown() + searches)
 
 
 TALLY = Tally()
