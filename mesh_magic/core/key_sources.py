@@ -87,9 +87,10 @@ def _keyring_key() -> ApiKey | None:
     if backend is None:
         return None
     try:
-        return _as_key(backend.get_password(KEYRING_SERVICE, KEYRING_USERNAME), "The key in the OS keyring")
+        value = backend.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
     except Exception:  # noqa: BLE001 - a locked or refusing keyring is skipped like a missing key
         return None
+    return _as_key(value, "The key in the OS keyring")  # a broken key is refused, not skipped
 
 
 # -- the private file -----------------------------------------------------------------

@@ -197,6 +197,28 @@ def test_a_broken_key_in_the_config_magic_is_a_usage_error_without_it(
     assert _generations(target) == 0
 
 
+SOURCES = ["colab secret", "keyring"]
+
+
+@pytest.mark.parametrize("variant", WORST)
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_broken_key_from_a_key_source_is_refused(
+    source: str, variant: str, target: HostileServer, request: pytest.FixtureRequest
+) -> None:
+    """A Colab secret or a keyring entry holding a pasted key with a stray character."""
+    if source == "colab secret":
+        request.getfixturevalue("colab").share(BAD[variant]().replace("\x00", "\x01"))
+    else:
+        keyring = request.getfixturevalue("file_keyring")
+        keyring.backend.set_password(
+            key_sources.KEYRING_SERVICE, key_sources.KEYRING_USERNAME, BAD[variant]().replace("\x00", "\x01")
+        )
+        key_sources.forget_lookups()
+    err = _refused(lambda: mesh_magic.generate("a cat", model="google/imagen-4"))
+    _check_refusal(err, target, f"{source}/{variant}")
+    assert source.split()[0].lower() in str(err).lower(), "the message says where the key came from"
+
+
 # -- the magics: a key-shaped word in the wrong place ------------------------------------
 
 STRAY_WORDS = [
