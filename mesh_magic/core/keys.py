@@ -44,6 +44,7 @@ LOGGERS = (
     "httpcore.socks",
     "hpack",
     "hpack.hpack",
+    "hpack.table",
     "h2",
     "mesh_magic",
 )
@@ -213,8 +214,14 @@ _LOG_FILTER = KeyLogFilter()
 
 
 def install_log_filter() -> None:
-    """Put the filter on the loggers that may print headers (once per logger)."""
-    for name in LOGGERS:
+    """Put the filter on the loggers that may print headers (once per logger).
+
+    A logger's filters see only records logged on it, not its children's: so each
+    known child, and any other child that exists by now, gets it too.
+    """
+    roots = tuple(name for name in LOGGERS if "." not in name)
+    existing = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in roots]
+    for name in {*LOGGERS, *existing}:
         logger = logging.getLogger(name)
         if _LOG_FILTER not in logger.filters:
             logger.addFilter(_LOG_FILTER)
