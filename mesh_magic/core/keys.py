@@ -87,7 +87,8 @@ class ApiKey:
 
     @property
     def masked(self) -> str:
-        return mask_key(self._value)
+        # getattr: a refused key's half-made holder is in its __init__ frame's locals.
+        return mask_key(getattr(self, "_value", None))
 
     def __repr__(self) -> str:
         return f"ApiKey({self.masked})"
