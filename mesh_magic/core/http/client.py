@@ -30,6 +30,7 @@ from ..constants import (
 )
 from ..errors import APITimeoutError, AuthenticationError, InvalidOptionError, MeshImageError, ResponseError
 from ..images import inspect_image
+from ..keys import SECRETS
 from ..parsing import ParsedGeneration, RawItem, decode_b64, decode_data_uri, load_json, parse_generation
 from ..results import GeneratedImage, ImageParent
 from ..urls import host_of, is_loopback, netloc_of
@@ -37,7 +38,7 @@ from .auth import BearerAuth
 from .outcomes import error_from_response
 from .retry import RetryableStatus, RetryPolicy, is_retryable_status
 from .streaming import EventCallback, read_stream
-from .transport import Exchange
+from .transport import Exchange, detaches_errors
 
 if TYPE_CHECKING:
     from ..request import ImageRequest
@@ -88,7 +89,6 @@ class MeshClient:
         self.root = settings.api_root.rstrip("/")
         self.policy = RetryPolicy(settings.max_retries, settings.max_retry_wait)
         self._auth = BearerAuth(settings.api_key, self.root)
-        self._secrets = (settings.api_key.reveal(),) if settings.api_key else ()
         self._sleep = sleep
         self._on_retry = on_retry
         self._check_transport_security()
@@ -117,10 +117,11 @@ class MeshClient:
             )
 
     def _exchange(self, what: str, timeout: float, **kwargs: Any) -> Exchange:
-        return Exchange(what, netloc_of(self.root), timeout, self._secrets, **kwargs)
+        return Exchange(what, netloc_of(self.root), timeout, **kwargs)
 
     # -- generations -------------------------------------------------------
 
+    @detaches_errors
     async def generate(
         self,
         request: ImageRequest,
@@ -202,7 +203,7 @@ class MeshClient:
                 timeout=self._timeout(request),
             ) as response:
                 exchange.sent = True
-                exchange.request_id = response.headers.get("x-request-id")
+                exchange.request_id = SECRETS.scrub_optional(response.headers.get("x-request-id"))
                 if response.status_code >= 300:
                     raise await self._failure(response)
                 if "text/event-stream" in response.headers.get("content-type", ""):
@@ -231,8 +232,8 @@ class MeshClient:
         raw = await _read_limited(response, MAX_ERROR_BODY, "error body", truncate=True)
         status = response.status_code
         if is_retryable_status(status):
-            return RetryableStatus(status, response.headers, raw, self._secrets)
-        return error_from_response(status, response.headers, raw, redact=self._secrets)
+            return RetryableStatus(status, response.headers, raw)
+        return error_from_response(status, response.headers, raw)
 
     async def _materialise(
         self,
@@ -298,6 +299,7 @@ class MeshClient:
 
     # -- models and downloads ----------------------------------------------
 
+    @detaches_errors
     async def list_models(self, kind: str | None = "image") -> list[dict[str, Any]]:
         """The raw model entries of GET /models (a bare array, or an OpenAI-style `data` list)."""
         self._require_key()
@@ -311,16 +313,16 @@ class MeshClient:
                 timeout=timeout,
             )
         if response.status_code >= 300:  # never followed: the key must not go to another host
-            raise error_from_response(
-                response.status_code, response.headers, response.content, redact=self._secrets
-            )
-        payload = load_json(response.content, what="model list")
+            raise error_from_response(response.status_code, response.headers, response.content)
+        # Model ids and names are shown and kept: scrubbed like any other server text.
+        payload = SECRETS.scrub_tree(load_json(response.content, what="model list"))
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):
             payload = payload["data"]  # OpenAI-style list envelope
         if not isinstance(payload, list):
             raise ResponseError("The model list is not a JSON array.")
         return [m for m in payload if isinstance(m, dict) and m.get("id")]
 
+    @detaches_errors
     async def download(self, url: str) -> bytes:
         """Fetch an image URL with no Authorization header, bounded in size."""
         timeout = min(self.settings.timeout, DOWNLOAD_TIMEOUT)
