@@ -154,10 +154,12 @@ class Store:
         for key in keys:
             index = self.root / "cache" / f"{key}.json"
             try:
-                entry = json.loads(index.read_bytes())
+                raw = index.read_bytes()
+            except OSError:
+                continue  # not asked before: the usual miss
+            try:
+                entry = json.loads(raw)
                 images = [self.load(self._inside(rel)) for rel in entry["images"]]
-            except FileNotFoundError:
-                continue
             except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 self.skipped += 1  # a broken entry is a miss: the request is sent again
                 continue
@@ -185,7 +187,10 @@ class Store:
         from .images import inspect_image
         from .results import GeneratedImage, ImageParent
 
-        meta = json.loads(path.with_suffix(".json").read_bytes())
+        try:
+            meta = json.loads(path.with_suffix(".json").read_bytes())
+        except RecursionError:
+            raise ValueError(f"the sidecar of {path.name} is nested too deeply") from None
         fields = _sidecar_fields(meta, path)
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
