@@ -240,7 +240,8 @@ class Store:
                     self.skipped += 1
                     continue
                 ext = EXTENSIONS.get(str(meta.get("mime_type", "")), "bin")
-                stamp = meta.get("stored_at") or meta.get("created") or 0
+                # Sorted by number only: a sidecar with "stored_at": "soon" must not break the sort.
+                stamp = _number_or_none(meta.get("stored_at")) or as_timestamp(meta.get("created")) or 0
                 found.append((stamp, meta_path.name, meta_path.with_suffix(f".{ext}"), meta))
             found.sort(key=lambda item: (item[0], item[1]), reverse=True)
             for _, _, path, meta in found:

@@ -193,9 +193,9 @@ def truncated_png() -> bytes:
 
 def corrupt_png() -> bytes:
     """A PNG whose IDAT is garbage (right length, fixed CRC) with IEND intact: passes header checks."""
-    data = bytearray(
-        render_preview("corrupt", model="openai/gpt-image-1", seed=0, index=0, width=64, height=64)
-    )
+    from PIL import Image
+
+    data = bytearray(encode(Image.radial_gradient("L").convert("RGB"), "png"))
     start = data.index(b"IDAT")
     length = int.from_bytes(data[start - 4 : start], "big")
     body = bytes(b ^ 0x5A for b in data[start + 4 : start + 4 + length])

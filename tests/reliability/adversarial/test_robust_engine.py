@@ -191,3 +191,35 @@ def test_panel_shows_the_models_that_answered(server: MeshServer, store: Path, t
         assert BAD in p.errors.value
     finally:
         p.close()
+
+
+EDITOR = "meshapi/data-uri-preview"  # takes every edit operation on the test server
+EDIT_PATCHES = [
+    ("patch_item", {"b64_json": None, "url": "http://[::1/x.png"}),
+    ("patch_item", {"b64_json": [1], "url": None}),
+    ("patch_body", {"created": 10**20}),
+    ("corrupt_image", None),
+]
+
+
+@pytest.mark.adversarial("4")
+@pytest.mark.parametrize(
+    ("kind", "patch"), EDIT_PATCHES, ids=[f"{k}-{json.dumps(p)[:30]}" for k, p in EDIT_PATCHES]
+)
+def test_edit_with_a_bad_answer_keeps_the_other_image(
+    server: MeshServer, store: Path, kind: str, patch: dict[str, Any] | None, tally: Any
+) -> None:
+    from tests.support.images import make_png
+
+    server.add_fault(Fault(kind, path="/v1/images/edits", patch=patch))
+    try:
+        result = mesh_magic.edit(make_png(64, 64), "warmer light", model=EDITOR, n=2, size="256x256")
+    except MeshImageError:  # the fault hits every item of the one answer: nothing arrived
+        assert kind != "patch_body" and stored_images(store) == []
+        return
+    except BaseException:
+        tally.bad("raw_escapes")
+        raise
+    assert kind == "patch_body"  # an odd `created` changes nothing
+    assert len(result) == 2 and not result.errors
+    assert all(image.path is not None for image in result)

@@ -236,6 +236,7 @@ def _plant(store_root: Path, kind: str) -> None:
         "width-text": json.dumps({**meta, "width": "24"}),
         "height-zero": json.dumps({**meta, "height": 0}),
         "prompt-number": json.dumps({**meta, "prompt": 5}),
+        "stored-at-text": json.dumps({**meta, "stored_at": "soon", "model": None}),
     }
     if kind in bad_sidecars:
         sidecar.write_text(bad_sidecars[kind])
@@ -263,6 +264,7 @@ PLANTED = [
     "width-text",
     "height-zero",
     "prompt-number",
+    "stored-at-text",
     "image-missing",
     "image-corrupt",
     "image-hollow",
