@@ -223,3 +223,33 @@ def test_edit_with_a_bad_answer_keeps_the_other_image(
     assert kind == "patch_body"  # an odd `created` changes nothing
     assert len(result) == 2 and not result.errors
     assert all(image.path is not None for image in result)
+
+
+@pytest.mark.adversarial("4")
+@pytest.mark.parametrize(
+    "raised", [RuntimeError, TypeError, AttributeError, OverflowError, KeyError, ValueError]
+)
+def test_a_bug_deep_in_the_client_fails_one_item_without_the_key(raised: type[Exception]) -> None:
+    import pickle
+
+    import httpx
+
+    from tests.support.images import b64, make_png
+    from tests.support.mock_api import MOCK_KEY, json_response, use_mock
+
+    good = make_png(8, 8)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["prompt"] == "bug":
+            raise raised(f"broken while holding Bearer {MOCK_KEY}")
+        return json_response({"data": [{"b64_json": b64(good)}]})
+
+    use_mock(handle)
+    result = mesh_magic.generate(["fine", "bug"], model="m/a,m/b", cache="off")  # type: ignore[arg-type]
+    assert len(result) == 2 and {im.prompt for im in result} == {"fine"}
+    assert len(result.errors) == 2 and all(e.prompt == "bug" for e in result.errors)
+    for item in result.errors:
+        error = item.error
+        assert isinstance(error, MeshImageError) and raised.__name__ in str(error)
+        assert MOCK_KEY not in str(error) and MOCK_KEY.encode() not in pickle.dumps(error)
+        assert error.__cause__ is None and error.__context__ is None

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -306,3 +307,26 @@ def test_a_foreign_file_with_our_name_is_never_replaced(tmp_path: Path) -> None:
     assert (folder / f"{image.slug()}.png").read_bytes() == b"someone else's"
     assert (folder / f"{image.slug()}-2.json").read_text() == "{}"
     assert not (folder / f"{image.slug()}-2.png").exists()  # its claim was given back
+
+
+@pytest.mark.adversarial("6")
+@pytest.mark.parametrize("blocker", ["file", "images-file", "day-file"])
+def test_an_unwritable_store_still_returns_and_shows_the_images(
+    server: MeshServer, store: Path, blocker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if blocker == "file":
+        store.parent.mkdir(parents=True, exist_ok=True)
+        store.write_text("not a folder")
+    else:
+        (store / "images").parent.mkdir(parents=True, exist_ok=True)
+        if blocker == "images-file":
+            (store / "images").write_text("in the way")
+        else:
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            (store / "images").mkdir()
+            (store / "images" / day).write_text("in the way")
+    result = mesh_magic.generate("a fox", model=f"{FAST_MODEL},{OTHER_MODEL}", size=TINY)
+    assert len(result) == 2 and all(image.path is None for image in result)
+    assert any("Could not write to the store" in note for note in result.notes)
+    data, _ = result._repr_mimebundle_()
+    assert len(html_images(data["text/html"])) == 2
