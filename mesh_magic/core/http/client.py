@@ -262,7 +262,7 @@ class MeshClient:
         for item, outcome in zip(parsed.items, outcomes, strict=True):
             what = f"image {item.index + 1} from {request.model}"
             if isinstance(outcome, Exception) and not isinstance(outcome, MeshImageError):
-                outcome = unexpected_error(outcome, what.capitalize(), self._secrets)
+                outcome = unexpected_error(outcome, what.capitalize(), SECRETS.scrub)
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, MeshImageError):
                     raise outcome  # an interrupt
