@@ -44,6 +44,8 @@ _EXPORTS = {
     "APITimeoutError": ".core.errors",
     "ResponseError": ".core.errors",
     "CacheMissError": ".core.errors",
+    "StoreError": ".core.errors",
+    "MissingDependencyError": ".core.errors",
     "CostLimitError": ".core.cost",
 }
 
@@ -74,11 +76,13 @@ if TYPE_CHECKING:
         InvalidOptionError as InvalidOptionError,
         InvalidRequestError as InvalidRequestError,
         MeshImageError as MeshImageError,
+        MissingDependencyError as MissingDependencyError,
         ModelNotFoundError as ModelNotFoundError,
         PermissionDeniedError as PermissionDeniedError,
         RateLimitError as RateLimitError,
         ResponseError as ResponseError,
         ServerError as ServerError,
+        StoreError as StoreError,
         UnsupportedModelError as UnsupportedModelError,
     )
     from .core.results import (

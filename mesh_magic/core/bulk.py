@@ -101,7 +101,7 @@ def split_by_prompt(
     finished = [0] * len(prompts)  # rows of each prompt that arrived or failed
     seen: set[int] = set()
     for im in combined:
-        images[im.row // per_prompt].append(replace(im, row=im.row % per_prompt))
+        images[im.row // per_prompt].append(im.with_changes(row=im.row % per_prompt))
         if not im.partial and im.row not in seen:
             seen.add(im.row)
             finished[im.row // per_prompt] += 1

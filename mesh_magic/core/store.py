@@ -21,7 +21,6 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -96,18 +95,20 @@ class Store:
 
         The image is written first and the sidecar second, and only a sidecar makes
         an image visible (history, cache): if the sidecar cannot be written the image
-        file is removed again and the error raised.
+        file is removed again and the error raised. The copy holds no bytes: its
+        `.data` reads the file back (checked against the sha256 kept here).
         """
         created = image.created or int(time.time())
         day = time.strftime("%Y-%m-%d", time.gmtime(created))
         stem = f"{time.strftime('%H%M%S', time.gmtime(created))}-{secrets.token_hex(4)}"
         folder = self.root / "images" / day
         target = folder / f"{stem}.{image.extension}"
-        stored = replace(image, path=target)
         atomic_write(target, image.data)
         sidecar = sidecar_for(
             image, version=SIDECAR_VERSION, base_url=public_url(base_url), stored_at=time.time()
         )
+        stored = image.with_changes(path=target, sha256=sidecar["sha256"], not_stored=None)
+        stored.release()
         try:
             atomic_write(folder / f"{stem}.json", json_bytes(sidecar))
         except BaseException:
@@ -151,14 +152,15 @@ class Store:
             index = self.root / "cache" / f"{key}.json"
             try:
                 entry = json.loads(index.read_bytes())
-                images = [self.load(self._inside(rel)) for rel in entry["images"]]
+                images = [self.load(self._inside(rel), verify=True) for rel in entry["images"]]
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if not images:
                 continue
             # Served from the store: nothing is billed.
             return [
-                replace(im, row=request.row, index=i, cached=True, cost=0.0) for i, im in enumerate(images)
+                im.with_changes(row=request.row, index=i, cached=True, cost=0.0)
+                for i, im in enumerate(images)
             ]
         return None
 
@@ -169,16 +171,25 @@ class Store:
             raise ValueError(f"cache entry points outside the store: {relative!r}")
         return self.root.joinpath(*rel.parts)
 
-    def load(self, path: Path) -> GeneratedImage:
-        """Read an image and its sidecar back; raises OSError/ValueError if either is bad."""
+    def load(self, path: Path, meta: dict[str, Any] | None = None, *, verify: bool = False) -> GeneratedImage:
+        """An image from its sidecar (read unless given); its bytes stay on disk until `.data`.
+
+        `verify` also reads the image now and checks its sha256 (the cache does, so a
+        damaged file is a miss rather than an error later). Raises OSError/ValueError/
+        KeyError if the sidecar or (with `verify`) the image is bad.
+        """
         from .results import GeneratedImage, ImageParent
 
-        meta = json.loads(path.with_suffix(".json").read_bytes())
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        if meta is None:
+            meta = json.loads(path.with_suffix(".json").read_bytes())
+        digest = meta.get("sha256")
+        if not isinstance(digest, str):
+            raise ValueError(f"{path}: the sidecar records no sha256")
+        if verify and hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             raise ValueError(f"{path} does not match its sidecar's sha256")
-        return GeneratedImage(
-            data=data,
+        return GeneratedImage.stored(
+            path,
+            digest,
             mime_type=meta["mime_type"],
             width=meta["width"],
             height=meta["height"],
@@ -187,7 +198,6 @@ class Store:
             revised_prompt=meta.get("revised_prompt"),
             request_id=meta.get("request_id"),
             created=meta.get("created"),
-            path=path,
             params=meta.get("params") or {},
             index=meta.get("index", 0),
             operation=str(meta.get("operation") or "generate"),
@@ -243,13 +253,25 @@ class Store:
                 haystack = f"{meta.get('prompt', '')}\n{meta.get('revised_prompt') or ''}".lower()
                 if needle not in haystack:
                     continue
+            if not _same_size(path, meta):
+                continue  # gone or rewritten; the sha256 is checked whenever the bytes are read
             try:
-                out.append(self.load(path))
+                out.append(self.load(path, meta))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if n is not None and len(out) >= n:
                 break
         return out
+
+
+def _same_size(path: Path, meta: dict[str, Any]) -> bool:
+    """The image file exists with the size its sidecar recorded (a stat, not a read)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    recorded = meta.get("bytes")
+    return not isinstance(recorded, int) or recorded == size
 
 
 def replay_miss(request: ImageRequest, store: Store) -> CacheMissError:
