@@ -44,6 +44,9 @@ _EXPORTS = {
     "APITimeoutError": ".core.errors",
     "ResponseError": ".core.errors",
     "CacheMissError": ".core.errors",
+    "MeshImageWarning": ".core.errors",
+    "StoreError": ".core.errors",
+    "MissingDependencyError": ".core.errors",
     "CostLimitError": ".core.cost",
 }
 
@@ -74,11 +77,14 @@ if TYPE_CHECKING:
         InvalidOptionError as InvalidOptionError,
         InvalidRequestError as InvalidRequestError,
         MeshImageError as MeshImageError,
+        MeshImageWarning as MeshImageWarning,
+        MissingDependencyError as MissingDependencyError,
         ModelNotFoundError as ModelNotFoundError,
         PermissionDeniedError as PermissionDeniedError,
         RateLimitError as RateLimitError,
         ResponseError as ResponseError,
         ServerError as ServerError,
+        StoreError as StoreError,
         UnsupportedModelError as UnsupportedModelError,
     )
     from .core.results import (
