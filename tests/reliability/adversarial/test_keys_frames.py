@@ -198,7 +198,13 @@ def _chain(err: BaseException | None) -> list[BaseException]:
     return found
 
 
-@pytest.mark.parametrize("where", ["inspect_image", "parse_generation"])
+def _echoing_answer(stream: bool) -> Callable[[Seen], Reply | None]:
+    answer = {"data": [{"b64_json": b64(tagged_png("x")), "revised_prompt": KEY}], "note": KEY}
+    reply = sse({"object": "image.chunk", "status": "completed", **answer}) if stream else Reply(200, answer)
+    return lambda seen: reply if seen.path.startswith(GEN) else None
+
+
+@pytest.mark.parametrize("where", ["inspect_image", "parse_generation", "stream"])
 def test_a_bug_inside_the_client_shows_no_echoed_key_in_its_frames(
     where: str, failing: HostileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,12 +220,13 @@ def test_a_bug_inside_the_client_shows_no_echoed_key_in_its_frames(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(client, where, broken)
-    failing.script = lambda s: (
-        Reply(200, {"data": [{"b64_json": b64(tagged_png("x")), "revised_prompt": KEY}], "note": KEY})
-        if s.path.startswith(GEN)
-        else None
-    )
+    if where == "stream":
+        from mesh_magic.core.http import streaming
+
+        monkeypatch.setattr(streaming._StreamState, "feed", broken)
+    else:
+        monkeypatch.setattr(client, where, broken)
+    failing.script = _echoing_answer(stream=where == "stream")  # built there: this frame holds no key
     with pytest.raises(BaseException) as info:  # noqa: PT011 - any type: its frames are what matters
         result = mesh_magic.generate("a cat", model="google/imagen-4")
         raise AssertionError(f"no error: {result!r} {[e.error for e in result.errors]}")
