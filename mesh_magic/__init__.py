@@ -44,6 +44,7 @@ _EXPORTS = {
     "APITimeoutError": ".core.errors",
     "ResponseError": ".core.errors",
     "CacheMissError": ".core.errors",
+    "MeshImageWarning": ".core.errors",
     "CostLimitError": ".core.cost",
 }
 
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
         InvalidOptionError as InvalidOptionError,
         InvalidRequestError as InvalidRequestError,
         MeshImageError as MeshImageError,
+        MeshImageWarning as MeshImageWarning,
         ModelNotFoundError as ModelNotFoundError,
         PermissionDeniedError as PermissionDeniedError,
         RateLimitError as RateLimitError,

@@ -10,7 +10,7 @@ from .core import config as _config
 from .core.bulk import generate_many as _generate_many
 from .core.catalog import ImageModel, image_models, model_query
 from .core.config import SessionConfig
-from .core.generate import Plan, arun, in_engine, plan, raise_total_failure, run
+from .core.generate import Plan, arun, in_engine, plan, raise_total_failure, run, warn_unsaved
 from .core.history import History, load_history
 from .core.keys import forgets_key_arguments, optional_key
 from .core.pricing import aprepare, prepare
@@ -41,7 +41,7 @@ def generate(prompt: str, *, references: Sequence[Any] | None = None, **options:
     _hold_key(options)
     if references:
         options["references"] = list(references)
-    return raise_total_failure(run(prepare(prompt, options)))
+    return warn_unsaved(raise_total_failure(run(prepare(prompt, options))))
 
 
 def _edit_options(
@@ -69,7 +69,7 @@ def edit(
     """
     _hold_key(options)
     call = prepare(prompt, _edit_options(image, operation, mask, region, references, options))
-    return raise_total_failure(run(call))
+    return warn_unsaved(raise_total_failure(run(call)))
 
 
 async def aedit(
@@ -87,7 +87,7 @@ async def aedit(
     edit_options = _edit_options(image, operation, mask, region, references, options)
     call: Plan = await in_engine(lambda: aprepare(prompt, edit_options))
     result: ImageResult = await in_engine(lambda: arun(call))
-    return raise_total_failure(result)
+    return warn_unsaved(raise_total_failure(result))
 
 
 def _edit_image(image: Any, prompt: str, *, operation: str, **options: Any) -> ImageResult:
@@ -101,7 +101,7 @@ async def agenerate(prompt: str, **options: Any) -> ImageResult:
     plan(prompt, options)  # bad input raises here, in the caller's own frame
     call: Plan = await in_engine(lambda: aprepare(prompt, options))
     result: ImageResult = await in_engine(lambda: arun(call))
-    return raise_total_failure(result)
+    return warn_unsaved(raise_total_failure(result))
 
 
 def _bulk_progress(call: Plan) -> Any:

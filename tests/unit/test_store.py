@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mesh_magic.core import store as _store
-from mesh_magic.core.errors import CacheMissError
+from mesh_magic.core.errors import CacheMissError, MeshImageWarning
 from mesh_magic.core.files import atomic_write
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.results import GeneratedImage
@@ -169,7 +169,8 @@ def test_sha256_mismatch_is_ignored(tmp_path: Path) -> None:
     assert stored.path is not None
     stored.path.write_bytes(make_image(41, 20))  # a valid image, but not the one recorded
     assert store.lookup(request, BASE) is None
-    assert store.history() == []
+    with pytest.warns(MeshImageWarning, match="Skipped"):
+        assert store.history() == []
     with pytest.raises(ValueError, match="sha256"):
         store.load(stored.path)
 
@@ -185,7 +186,8 @@ def test_broken_sidecars_and_index_are_skipped(tmp_path: Path) -> None:
     for index in (tmp_path / "cache").glob("*.json"):
         index.write_text('{"images": 5}')
     assert store.lookup(request, BASE) is None
-    assert [im.prompt for im in store.history()] == ["good"]
+    with pytest.warns(MeshImageWarning, match="Skipped"):
+        assert [im.prompt for im in store.history()] == ["good"]
 
 
 # -- cache keys --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mesh_magic.core.errors import MeshImageWarning
 from mesh_magic.core.files import atomic_write
 from mesh_magic.core.results import GeneratedImage
 from mesh_magic.core.store import Store
@@ -133,7 +134,8 @@ def test_unreadable_or_tampered_entries_are_skipped(tmp_path: Path) -> None:
     bad.path.write_bytes(make_png(32, 32, (0, 255, 0)))  # no longer matches the sidecar's sha256
     (good.path.parent / "junk.json").write_text("{not json")
     (good.path.parent / ".x.png.abcd.part").write_bytes(b"half")  # a crashed writer's leftover
-    assert [im.prompt for im in store.history()] == ["good"]
+    with pytest.warns(MeshImageWarning, match="Skipped"):
+        assert [im.prompt for im in store.history()] == ["good"]
 
 
 def test_cache_entries_cannot_point_outside_the_store(tmp_path: Path) -> None:

@@ -13,11 +13,17 @@ from typing import Any
 import pytest
 
 from tests.reliability.adversarial.hostile import hostile as hostile  # the scripted server fixture
-from tests.reliability.adversarial.tally import MARKER, TALLY, class_of, outcome_of
+from tests.reliability.adversarial.tally import MARKER, TALLY, Tally, class_of, outcome_of
 from tests.support.paths import ARTIFACTS, REPO
 
 ARTIFACT = ARTIFACTS / "adversarial.md"
 _REPORTS = pytest.StashKey[list[pytest.TestReport]]()
+
+
+@pytest.fixture
+def tally() -> Tally:
+    """The session's tally, for scenarios that count their inputs or what must stay zero."""
+    return TALLY
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +73,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not TALLY.classes:
         return
     terminalreporter.section("mesh_magic adversarial scenarios")
-    for line in TALLY.markdown().splitlines():
+    for line in (TALLY.markdown() + TALLY.zeros_markdown()).splitlines():
         terminalreporter.write_line(line)
     if TALLY.searches:
         for line in TALLY.search_markdown().splitlines():

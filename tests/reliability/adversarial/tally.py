@@ -18,6 +18,20 @@ import pytest
 
 MARKER = "adversarial"
 
+# The robustness scenarios name their class by its number in issue 12.
+CLASS_NAMES = {
+    "4": "4 raw exceptions and what arrived kept",
+    "5": "5 images that are not images",
+    "6": "6 a failed save",
+    "7": "7 concurrent saves",
+}
+# What must stay zero, counted by the scenarios that look for it.
+ZERO_COUNTS = ("raw_escapes", "arrived_lost", "corrupt_accepted")
+
+
+def full_name(name: str) -> str:
+    return CLASS_NAMES.get(name, name)
+
 
 @dataclass
 class ClassCounts:
@@ -35,10 +49,11 @@ class Tally:
     classes: dict[str, ClassCounts] = field(default_factory=dict)
     # Key searches by kind of output: [blobs, bytes, sightings].
     searches: dict[str, list[int]] = field(default_factory=dict)
+    zeros: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ZERO_COUNTS, 0))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _counts(self, name: str) -> ClassCounts:
-        return self.classes.setdefault(name, ClassCounts())
+        return self.classes.setdefault(full_name(name), ClassCounts())
 
     def outcome(self, name: str, outcome: str) -> None:
         with self._lock:
@@ -54,6 +69,20 @@ class Tally:
     def examples(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._counts(name).examples += n
+
+    def tried(self, name: str, n: int = 1) -> None:
+        """`n` generated inputs tried by one scenario of class `name`."""
+        self.examples(name, n)
+
+    def bad(self, what: str, n: int = 1) -> None:
+        """Something that must stay zero happened `n` times (the scenario also fails)."""
+        with self._lock:
+            self.zeros[what] += n
+
+    def zeros_markdown(self) -> str:
+        rows = ["| must stay zero | count |", "|---|---:|"]
+        rows += [f"| {what} | {count} |" for what, count in self.zeros.items()]
+        return "\n".join(rows) + "\n"
 
     def searched(self, kind: str, size: int, sightings: int) -> None:
         with self._lock:
@@ -104,7 +133,7 @@ class Tally:
         path.with_suffix(".json").write_text(json.dumps(self.as_dict(), indent=2) + "\n")
         head = "# Adversarial scenarios (issue 12)\n\nWritten by tests/reliability/adversarial/tally.py.\n\n"
         searches = f"\n{self.search_markdown()}" if self.searches else ""
-        path.write_text(head + self.markdown() + searches)
+        path.write_text(head + self.markdown() + f"\n{self.zeros_markdown()}" + searches)
 
 
 TALLY = Tally()
@@ -126,7 +155,7 @@ def class_of(item: pytest.Item) -> str | None:
         return None
     if not marker.args or not isinstance(marker.args[0], str):
         raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{MARKER} needs the class name")
-    return marker.args[0]
+    return full_name(marker.args[0])
 
 
 def outcome_of(reports: list[pytest.TestReport]) -> str:
