@@ -30,6 +30,8 @@ __all__ = [
     "ResponseError",
     "CacheMissError",
     "MeshImageWarning",
+    "StoreError",
+    "MissingDependencyError",
 ]
 
 E = TypeVar("E", bound="MeshImageError")
@@ -174,6 +176,14 @@ class APITimeoutError(APIConnectionError):
 
 class ResponseError(MeshImageError):
     hint = "The server answered something that is not a usable image response; retry, or try another model."
+
+
+class StoreError(MeshImageError):
+    hint = "Restore the store folder (store_dir / MESHIMG_STORE_DIR), or generate the image again."
+
+
+class MissingDependencyError(MeshImageError, ImportError):
+    hint = ""
 
 
 class CacheMissError(MeshImageError):

@@ -228,7 +228,10 @@ class Runner:
             # Off the loop: fsyncs would otherwise stall every other request's I/O.
             generation.images = await asyncio.to_thread(self._write, request, generation)
         except Exception as exc:  # noqa: BLE001 - paid for: shown even when it can't be kept
-            self.progress.note(f"Could not write to the store {self.store.root}: {exc}")
+            reason = f"Could not write to the store {self.store.root}: {exc}"
+            self.progress.note(reason)
+            for image in generation.images:
+                image.not_stored = f"{reason} (kept in memory only)"
         return generation
 
     def keep_partial(self, request: ImageRequest, error: MeshImageError) -> None:

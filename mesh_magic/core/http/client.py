@@ -200,6 +200,7 @@ class MeshClient:
             else (f"The request to {request.model}")
         )
         exchange = self._exchange(what, self._timeout(request))
+        started = time.perf_counter()  # each image's latency_s runs from here to its decoding
         with exchange:
             async with self.http.stream(
                 "POST",
@@ -216,7 +217,7 @@ class MeshClient:
                 if "text/event-stream" in response.headers.get("content-type", ""):
                     outcome = await read_stream(response, exchange, limit, on_event)
                     generation = await self._materialise(
-                        outcome.parsed, request, exchange.request_id, source="stream"
+                        outcome.parsed, request, exchange.request_id, source="stream", started=started
                     )
                     if outcome.failure is not None and len(outcome.parsed.items) < request.n:
                         arrived = len(outcome.parsed.items)
@@ -232,7 +233,7 @@ class MeshClient:
             parsed = parse_generation(load_json(raw))
         except ResponseError as exc:
             raise exc.with_context(request_id=exchange.request_id) from None
-        return await self._materialise(parsed, request, exchange.request_id)
+        return await self._materialise(parsed, request, exchange.request_id, started=started)
 
     async def _failure(self, response: httpx.Response) -> BaseException:
         """The exception for a non-2xx answer: retryable statuses wait for the policy."""
@@ -248,6 +249,7 @@ class MeshClient:
         request: ImageRequest,
         request_id: str | None,
         source: str | None = None,
+        started: float | None = None,
     ) -> Generation:
         """Turn raw items into checked images; a bad item fails alone, the others survive."""
         answered = _ANSWERED.get()
@@ -291,6 +293,7 @@ class MeshClient:
                     source=source or item.source,
                     operation=request.operation,
                     parents=tuple(ImageParent(s.sha256, s.path, s.label, s.size) for s in request.sources),
+                    latency_s=None if started is None else round(time.perf_counter() - started, 4),
                 )
             )
         return result
