@@ -160,6 +160,18 @@ class Redactor:
                 text = text.replace(form, MASK)
         return text
 
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """`data` with every known key (as UTF-8) replaced by ***: a body before it is parsed.
+
+        So no frame that holds an answer's raw bytes holds an echoed key either.
+        """
+        with self._lock:
+            forms = [form.encode() for group in self._keys.values() for form in group]
+        for form in forms:
+            if form in data:
+                data = data.replace(form, MASK.encode())
+        return data
+
     def scrub_optional(self, text: str | None) -> str | None:
         return None if text is None else self.scrub(text)
 

@@ -228,7 +228,7 @@ class MeshClient:
                             )
                         )
                     return generation
-                raw = await _read_limited(response, limit, "response")
+                raw = SECRETS.scrub_bytes(await _read_limited(response, limit, "response"))
         try:
             parsed = parse_generation(load_json(raw))
         except ResponseError as exc:
@@ -237,7 +237,7 @@ class MeshClient:
 
     async def _failure(self, response: httpx.Response) -> BaseException:
         """The exception for a non-2xx answer: retryable statuses wait for the policy."""
-        raw = await _read_limited(response, MAX_ERROR_BODY, "error body", truncate=True)
+        raw = SECRETS.scrub_bytes(await _read_limited(response, MAX_ERROR_BODY, "error body", truncate=True))
         status = response.status_code
         if is_retryable_status(status):
             return RetryableStatus(status, response.headers, raw)

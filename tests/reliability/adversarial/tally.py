@@ -9,6 +9,7 @@ as a whole, the examples say how many inputs it tried.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +118,19 @@ class Tally:
         )
         return "\n".join(rows) + "\n"
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "classes": {name: vars(counts) for name, counts in sorted(self.classes.items())},
+            "key_searches": {
+                kind: {"blobs": b, "bytes": n, "sightings": s}
+                for kind, (b, n, s) in sorted(self.searches.items())
+            },
+        }
+
     def write(self, path: Path) -> None:
+        """The tables as markdown at `path`, and as JSON beside it (same name, .json)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".json").write_text(json.dumps(self.as_dict(), indent=2) + "\n")
         head = "# Adversarial scenarios (issue 12)\n\nWritten by tests/reliability/adversarial/tally.py.\n\n"
         searches = f"\n{self.search_markdown()}" if self.searches else ""
         path.write_text(head + self.markdown() + f"\n{self.zeros_markdown()}" + searches)

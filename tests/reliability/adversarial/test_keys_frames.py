@@ -188,3 +188,50 @@ def test_a_failed_remember_holds_no_key(
     errors = _errors_of(lambda: mesh_magic.login(KEY, remember=True))
     assert type(errors[0]).__name__ == "InvalidOptionError", errors
     _search(errors, caplog, f"remember/{blocker}")
+
+
+def _chain(err: BaseException | None) -> list[BaseException]:
+    found: list[BaseException] = []
+    while err is not None and err not in found:
+        found.append(err)
+        err = err.__cause__ or err.__context__
+    return found
+
+
+def _echoing_answer(stream: bool) -> Callable[[Seen], Reply | None]:
+    answer = {"data": [{"b64_json": b64(tagged_png("x")), "revised_prompt": KEY}], "note": KEY}
+    reply = sse({"object": "image.chunk", "status": "completed", **answer}) if stream else Reply(200, answer)
+    return lambda seen: reply if seen.path.startswith(GEN) else None
+
+
+@pytest.mark.parametrize("where", ["inspect_image", "parse_generation", "stream"])
+def test_a_bug_inside_the_client_shows_no_echoed_key_in_its_frames(
+    where: str, failing: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A raw exception (a bug) deep in the client, while the answer held an echoed key.
+
+    Whatever the engine makes of it, no frame of the traceback (nor of its chain) may hold
+    the answer's unscrubbed bytes: bodies are scrubbed as soon as they are read.
+    """
+    import traceback
+
+    from mesh_magic.core.http import client
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    if where == "stream":
+        from mesh_magic.core.http import streaming
+
+        monkeypatch.setattr(streaming._StreamState, "feed", broken)
+    else:
+        monkeypatch.setattr(client, where, broken)
+    failing.script = _echoing_answer(stream=where == "stream")  # built there: this frame holds no key
+    with pytest.raises(BaseException) as info:  # noqa: PT011 - any type: its frames are what matters
+        result = mesh_magic.generate("a cat", model="google/imagen-4")
+        raise AssertionError(f"no error: {result!r} {[e.error for e in result.errors]}")
+    hunt = Hunt()
+    for err in _chain(info.value):
+        shown = traceback.TracebackException.from_exception(err, capture_locals=True).format()
+        hunt.scan("".join(shown), f"{where}: {type(err).__name__} with locals")
+    hunt.check()
