@@ -169,8 +169,9 @@ KERNEL_CELLS = [
 def test_a_kernel_in_verbose_mode_shows_no_key(
     xmode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nbclient
     import nbformat
+
+    from tests.support.notebooks import code_notebook, run_notebook
 
     with (
         MeshServer(api_key="rsk_another_key_0000000000000000") as wrong,
@@ -182,19 +183,11 @@ def test_a_kernel_in_verbose_mode_shows_no_key(
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("WRONG_URL", wrong.base_url)
         monkeypatch.setenv("ECHO_URL", echo.base_url)
-        nb = nbformat.v4.new_notebook()
         cells = [f"%xmode {xmode}", *KERNEL_CELLS]
         # A key-shaped word typed into the config magic: built here, so it is in the source
         # only as a *different* key (the sentinel must not be in the notebook at all).
         cells = [c.replace("{key_word}", "rsk_typed_in_the_wrong_place_0123456789") for c in cells]
-        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-        nbclient.NotebookClient(
-            nb,
-            timeout=90,
-            kernel_name="python3",
-            allow_errors=True,
-            resources={"metadata": {"path": str(tmp_path)}},
-        ).execute()
+        nb = run_notebook(code_notebook(*cells), tmp_path, timeout=90, allow_errors=True)
         assert any(r.headers.get("authorization") == f"Bearer {KEY}" for r in echo.requests)
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
     names = {o["ename"] for o in outputs if o["output_type"] == "error"}
