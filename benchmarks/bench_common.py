@@ -128,9 +128,9 @@ class ServerProcess:
     Talks over stdin: `latency SECONDS` sets `MeshServer.latency`; EOF stops it.
     """
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, latency: float = 0.0, *, fixed: bool = False) -> None:
         self.proc = subprocess.Popen(
-            [PYTHON, str(HERE / "bench_serve.py"), BENCH_KEY, str(latency)],
+            [PYTHON, str(HERE / "bench_serve.py"), BENCH_KEY, str(latency), *(["--fixed"] if fixed else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -162,8 +162,8 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(latency: float = 0.0) -> Iterator[ServerProcess]:
-    srv = ServerProcess(latency)
+def server_process(latency: float = 0.0, *, fixed: bool = False) -> Iterator[ServerProcess]:
+    srv = ServerProcess(latency, fixed=fixed)
     try:
         yield srv
     finally:

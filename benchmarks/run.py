@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks.bench_common import REPO, Row, log, machine, scrub_environ, server_process
 
-GROUPS = ("per-request", "fan-out", "display", "import", "memory")
+GROUPS = ("per-request", "fan-out", "display", "import", "memory", "bulk")
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -150,6 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also write pyinstrument profiles of the per-request path to test-artifacts/",
     )
+    parser.add_argument(
+        "--bulk-rounds", type=int, default=3, help="rounds of the 200-prompt bulk comparisons (median)"
+    )
+    parser.add_argument(
+        "--bulk-counts",
+        type=int,
+        nargs="+",
+        default=[2_000, 10_000],
+        help="run sizes for the bulk scaling rows (200 is always the reference)",
+    )
     args = parser.parse_args(argv)
     groups = args.only or list(GROUPS)
 
@@ -181,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import bench_memory
 
         rows += bench_memory.run()
+    if "bulk" in groups:
+        from benchmarks import bench_bulk
+
+        counts = tuple(sorted({200, *args.bulk_counts}))
+        rows += bench_bulk.run(rounds=args.bulk_rounds, counts=counts)
 
     finished = time.time()
     report = {

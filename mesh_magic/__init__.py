@@ -45,6 +45,8 @@ _EXPORTS = {
     "ResponseError": ".core.errors",
     "CacheMissError": ".core.errors",
     "MeshImageWarning": ".core.errors",
+    "StoreError": ".core.errors",
+    "MissingDependencyError": ".core.errors",
     "CostLimitError": ".core.cost",
 }
 
@@ -76,11 +78,13 @@ if TYPE_CHECKING:
         InvalidRequestError as InvalidRequestError,
         MeshImageError as MeshImageError,
         MeshImageWarning as MeshImageWarning,
+        MissingDependencyError as MissingDependencyError,
         ModelNotFoundError as ModelNotFoundError,
         PermissionDeniedError as PermissionDeniedError,
         RateLimitError as RateLimitError,
         ResponseError as ResponseError,
         ServerError as ServerError,
+        StoreError as StoreError,
         UnsupportedModelError as UnsupportedModelError,
     )
     from .core.results import (

@@ -16,7 +16,7 @@ from .config import resolve
 from .engine.progress import CallProgress
 from .errors import InvalidOptionError
 from .generate import Plan, new_progress, plan, run, warn_unsaved
-from .results import ImageResult, ItemError
+from .results import GeneratedImage, ImageResult, ItemError
 
 # Bulk runs ride out rate-limit storms: more patience than a single interactive call.
 BULK_MIN_RETRIES = 6
@@ -95,20 +95,31 @@ def _blank_result(prompt: str, models: list[str], display_max_px: int) -> ImageR
 def split_by_prompt(
     combined: ImageResult, prompts: list[str], models: list[str], display_max_px: int
 ) -> list[ImageResult]:
+    """One result per prompt from the run's combined grid, in one pass over images and errors."""
     per_prompt = len(models)
-    finished = {im.row for im in combined if not im.partial} | {e.row for e in combined.errors}
-    results: list[ImageResult] = []
-    for index, prompt in enumerate(prompts):
-        start = index * per_prompt
-        rows = range(start, start + per_prompt)
-        results.append(
-            ImageResult(
-                [replace(im, row=im.row - start) for im in combined if im.row in rows],
-                [replace(err, row=err.row - start) for err in combined.errors if err.row in rows],
-                rows=[(prompt, m) for m in models],
-                display_max_px=display_max_px,
-                # Interrupted: a row of this prompt neither arrived nor failed.
-                interrupted=combined.interrupted and not set(rows) <= finished,
-            )
+    images: list[list[GeneratedImage]] = [[] for _ in prompts]
+    errors: list[list[ItemError]] = [[] for _ in prompts]
+    finished = [0] * len(prompts)  # rows of each prompt that arrived or failed
+    seen: set[int] = set()
+    for im in combined:
+        images[im.row // per_prompt].append(im.with_changes(row=im.row % per_prompt))
+        if not im.partial and im.row not in seen:
+            seen.add(im.row)
+            finished[im.row // per_prompt] += 1
+    for err in combined.errors:
+        errors[err.row // per_prompt].append(replace(err, row=err.row % per_prompt))
+        if err.row not in seen:
+            seen.add(err.row)
+            finished[err.row // per_prompt] += 1
+    rows = [[(prompt, m) for m in models] for prompt in prompts]
+    return [
+        ImageResult(
+            images[index],
+            errors[index],
+            rows=rows[index],
+            display_max_px=display_max_px,
+            # Interrupted: a row of this prompt neither arrived nor failed.
+            interrupted=combined.interrupted and finished[index] < per_prompt,
         )
-    return results
+        for index in range(len(prompts))
+    ]

@@ -11,6 +11,7 @@ patches an existing one. HTTP outcomes become these classes in one place:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "ResponseError",
     "CacheMissError",
     "MeshImageWarning",
+    "StoreError",
+    "MissingDependencyError",
 ]
 
 E = TypeVar("E", bound="MeshImageError")
@@ -175,6 +178,14 @@ class ResponseError(MeshImageError):
     hint = "The server answered something that is not a usable image response; retry, or try another model."
 
 
+class StoreError(MeshImageError):
+    hint = "Restore the store folder (store_dir / MESHIMG_STORE_DIR), or generate the image again."
+
+
+class MissingDependencyError(MeshImageError, ImportError):
+    hint = ""
+
+
 class CacheMissError(MeshImageError):
     hint = (
         "cache='replay' never calls the API: run once with cache='on' (and a key) to fill the store, "
@@ -186,17 +197,14 @@ class MeshImageWarning(UserWarning):
     """Something went wrong after the images arrived (a failed --save): they are still returned."""
 
 
-def unexpected_error(exc: BaseException, what: str, secrets: tuple[str, ...] = ()) -> ResponseError:
+def unexpected_error(exc: BaseException, what: str, scrub: Callable[[str], str]) -> ResponseError:
     """An exception outside the hierarchy, met while handling one item, as that item's error.
 
     The engine's one rule: an item fails with a `MeshImageError`, the others go on. The
     original is not chained (its frames and arguments may hold the answer or the key) and
-    its text is bounded and scrubbed of `secrets`.
+    its text is bounded and passed through `scrub` (the known keys' scrubber).
     """
-    text = str(exc) or type(exc).__name__
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    text = scrub(str(exc) or type(exc).__name__)
     if len(text) > 200:
         text = text[:199] + "…"
     return ResponseError(

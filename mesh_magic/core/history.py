@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,7 @@ def load_history(
         if key not in keys:
             keys[key] = len(rows)
             rows.append((image.prompt, image.model))
-        placed.append(replace(image, row=keys[key]))
+        placed.append(image.with_changes(row=keys[key]))
     return History(
         placed,
         rows=rows,

@@ -17,7 +17,10 @@ from typing import Any
 
 from .constants import MAX_TIMESTAMP
 from .errors import ResponseError
+from .keys import SECRETS
 
+# Image data is never text a key could hide in, and scanning it would cost a copy.
+_NOT_TEXT = frozenset({"b64_json"})
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.I)
 
 
@@ -62,7 +65,12 @@ def load_json(body: bytes, *, what: str = "response") -> Any:
 
 
 def parse_generation(payload: Any) -> ParsedGeneration:
-    """Items and per-item problems from a 200 body (or a stream's final chunk)."""
+    """Items and per-item problems from a 200 body (or a stream's final chunk).
+
+    Everything the server wrote (a revised prompt, a URL, usage) is scrubbed of known
+    keys first: a server that echoes the key must not get it into results or files.
+    """
+    payload = SECRETS.scrub_tree(payload, skip=_NOT_TEXT)
     if not isinstance(payload, dict):
         raise ResponseError("The response is JSON but not an object with a 'data' list.")
     data = payload.get("data")
@@ -173,6 +181,7 @@ def classify_event(event_name: str, data: str) -> StreamEvent:
         raise ResponseError("The stream sent an event that is not JSON.") from None
     if not isinstance(payload, dict):
         return StreamEvent("ignore")
+    payload = SECRETS.scrub_tree(payload, skip=_NOT_TEXT)  # see parse_generation
     if "error" in payload and payload["error"]:
         return StreamEvent("error", payload)
     kind = as_text(payload.get("type")) or event_name or ""

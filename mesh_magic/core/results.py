@@ -7,14 +7,16 @@ rendering layer's grid), so the core never imports the layer above it.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import importlib
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, overload
 
-from .errors import MeshImageError
+from .errors import MeshImageError, StoreError
 from .images import EXTENSIONS
 
 
@@ -73,16 +75,39 @@ class ImageParent:
         return {"sha256": self.sha256, "path": self.path, "label": self.label, "size": self.size}
 
 
+class _ImageBytes:
+    """`GeneratedImage.data`: the bytes held in memory, or read back from the store.
+
+    Once an image is in the store it holds no bytes (a run of 10,000 images stays
+    small); each read checks the file against the sha256 recorded when it was stored.
+    """
+
+    @overload
+    def __get__(self, image: None, owner: Any) -> _ImageBytes: ...
+    @overload
+    def __get__(self, image: GeneratedImage, owner: Any) -> bytes: ...
+    def __get__(self, image: GeneratedImage | None, owner: Any = None) -> bytes | _ImageBytes:
+        if image is None:
+            return self
+        held: bytes | None = image.__dict__.get("_data")
+        return held if held is not None else image._read_stored()
+
+    def __set__(self, image: GeneratedImage, value: bytes | None) -> None:
+        image.__dict__["_data"] = value
+
+
 @dataclass(eq=False)
 class GeneratedImage:
     """One generated image with full-resolution bytes and where it came from.
 
     `operation` is "generate" or the edit done (SPEC 8) with its source images in
     `parents`; `cost` is USD (None when unknown, 0 for cache hits and replays);
-    `latency_s` runs from the request sent to this image decoded.
+    `latency_s` runs from the request sent to this image decoded. A stored image
+    (`path`, `sha256`) keeps no bytes in memory: `data` reads the file; one that
+    could not be stored keeps its bytes and says why in `not_stored`.
     """
 
-    data: bytes = field(repr=False)
+    data: bytes = field(repr=False)  # held bytes or the stored file: see _ImageBytes, installed below
     mime_type: str
     width: int
     height: int
@@ -102,6 +127,49 @@ class GeneratedImage:
     parents: tuple[ImageParent, ...] = ()
     cost: float | None = None
     latency_s: float | None = None
+    sha256: str | None = None
+    not_stored: str | None = None  # why this image is only in memory (the store write failed)
+
+    def with_changes(self, **changes: Any) -> GeneratedImage:
+        """A copy with some fields changed; unlike `dataclasses.replace`, never reads stored bytes."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise TypeError(f"GeneratedImage has no field {sorted(unknown)[0]!r}")
+        clone = copy.copy(self)
+        for name, value in changes.items():
+            setattr(clone, name, value)
+        return clone
+
+    @property
+    def in_memory(self) -> bool:
+        """True while the bytes are held in memory (not yet stored, or not storable)."""
+        return self.__dict__.get("_data") is not None
+
+    @classmethod
+    def stored(cls, path: Path, sha256: str, **facts: Any) -> GeneratedImage:
+        """An image kept in the store, described by `facts`; its bytes are read when needed."""
+        image = cls(data=b"", path=path, sha256=sha256, **facts)
+        image.release()
+        return image
+
+    def release(self) -> None:
+        """Drop the bytes from memory; only for a stored image (`path` and `sha256` set)."""
+        if self.path is None or self.sha256 is None:
+            raise ValueError("only a stored image can release its bytes")
+        self.__dict__["_data"] = None
+
+    def _read_stored(self) -> bytes:
+        if self.path is None:
+            raise StoreError("This image holds no bytes and has no file to read them from.")
+        try:
+            data = Path(self.path).read_bytes()
+        except OSError as exc:
+            raise StoreError(
+                f"The stored image {self.path} cannot be read ({exc.strerror or exc})."
+            ) from None
+        if self.sha256 is not None and hashlib.sha256(data).hexdigest() != self.sha256:
+            raise StoreError(f"The stored image {self.path} was changed: its sha256 no longer matches.")
+        return data
 
     @property
     def seed(self) -> Any:
@@ -196,13 +264,19 @@ class GeneratedImage:
         }
 
     def __repr__(self) -> str:
+        held = self.__dict__.get("_data")
+        where = f"{len(held)} bytes" if held is not None else "stored"
         return (
-            f"<GeneratedImage {self.model} {self.size} {self.mime_type} "
-            f"{len(self.data)} bytes prompt={self.prompt[:40]!r}>"
+            f"<GeneratedImage {self.model} {self.size} {self.mime_type} {where} prompt={self.prompt[:40]!r}>"
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         return _render(ImageResult([self]))
+
+
+# After the dataclass is built: its __init__ assigns `self.data`, which then goes through the
+# descriptor (declared in the class body, dataclasses would take it for the field's default).
+setattr(GeneratedImage, "data", _ImageBytes())  # noqa: B010
 
 
 @dataclass

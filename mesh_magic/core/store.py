@@ -22,7 +22,6 @@ import secrets
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -100,18 +99,20 @@ class Store:
 
         The image is written first and the sidecar second, and only a sidecar makes
         an image visible (history, cache): if the sidecar cannot be written the image
-        file is removed again and the error raised.
+        file is removed again and the error raised. The copy holds no bytes: its
+        `.data` reads the file back (checked against the sha256 kept here).
         """
         created = as_timestamp(image.created) or int(time.time())
         day = time.strftime("%Y-%m-%d", time.gmtime(created))
         stem = f"{time.strftime('%H%M%S', time.gmtime(created))}-{secrets.token_hex(4)}"
         folder = self.root / "images" / day
         target = folder / f"{stem}.{image.extension}"
-        stored = replace(image, path=target)
         atomic_write(target, image.data)
         sidecar = sidecar_for(
             image, version=SIDECAR_VERSION, base_url=public_url(base_url), stored_at=time.time()
         )
+        stored = image.with_changes(path=target, sha256=sidecar["sha256"], not_stored=None)
+        stored.release()
         try:
             atomic_write(folder / f"{stem}.json", json_bytes(sidecar))
         except BaseException:
@@ -159,7 +160,7 @@ class Store:
                 continue  # not asked before: the usual miss
             try:
                 entry = json.loads(raw)
-                images = [self.load(self._inside(rel)) for rel in entry["images"]]
+                images = [self.load(self._inside(rel), verify=True) for rel in entry["images"]]
             except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 self.skipped += 1  # a broken entry is a miss: the request is sent again
                 continue
@@ -167,7 +168,8 @@ class Store:
                 continue
             # Served from the store: nothing is billed.
             return [
-                replace(im, row=request.row, index=i, cached=True, cost=0.0) for i, im in enumerate(images)
+                im.with_changes(row=request.row, index=i, cached=True, cost=0.0)
+                for i, im in enumerate(images)
             ]
         return None
 
@@ -178,34 +180,35 @@ class Store:
             raise ValueError(f"cache entry points outside the store: {relative!r}")
         return self.root.joinpath(*rel.parts)
 
-    def load(self, path: Path) -> GeneratedImage:
-        """Read an image and its sidecar back; raises OSError/ValueError if either is bad.
+    def load(self, path: Path, meta: Any = None, *, verify: bool = False) -> GeneratedImage:
+        """An image from its sidecar (read unless given); its bytes stay on disk until `.data`.
 
-        Bad means anything: a sidecar that is not a JSON object or lacks a field, an image
-        file missing, changed since (sha256) or not decoding completely.
+        Raises OSError/ValueError if the sidecar is bad (not a JSON object, a field missing
+        or of the wrong type) or, with `verify`, if the image file is missing, changed since
+        (sha256) or does not decode completely. The cache verifies, so a damaged file is a
+        miss; history does not (reading every image would make it slow): `.data` checks
+        the sha256 when the bytes are read.
         """
-        from .images import inspect_image
         from .results import GeneratedImage, ImageParent
 
-        try:
-            meta = json.loads(path.with_suffix(".json").read_bytes())
-        except RecursionError:
-            raise ValueError(f"the sidecar of {path.name} is nested too deeply") from None
+        if meta is None:
+            try:
+                meta = json.loads(path.with_suffix(".json").read_bytes())
+            except RecursionError:
+                raise ValueError(f"the sidecar of {path.name} is nested too deeply") from None
         fields = _sidecar_fields(meta, path)
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
-            raise ValueError(f"{path} does not match its sidecar's sha256")
-        try:
-            inspect_image(data, what=f"stored image {path.name}")
-        except MeshImageError as exc:
-            raise ValueError(exc.message) from None
-        return GeneratedImage(
-            data=data,
+        digest = meta.get("sha256")
+        if not isinstance(digest, str):
+            raise ValueError(f"the sidecar of {path.name} records no sha256")
+        if verify:
+            _verify_image(path, digest)
+        return GeneratedImage.stored(
+            path,
+            digest,
             **fields,
             revised_prompt=_text_or_none(meta.get("revised_prompt")),
             request_id=_text_or_none(meta.get("request_id")),
             created=as_timestamp(meta.get("created")),
-            path=path,
             params=meta["params"] if isinstance(meta.get("params"), dict) else {},
             index=meta["index"] if type(meta.get("index")) is int else 0,
             operation=str(meta.get("operation") or "generate"),
@@ -265,8 +268,11 @@ class Store:
                 haystack = f"{meta.get('prompt', '')}\n{meta.get('revised_prompt') or ''}".lower()
                 if needle not in haystack:
                     continue
+            if not _same_size(path, meta):
+                self.skipped += 1  # gone or rewritten; the sha256 is checked whenever bytes are read
+                continue
             try:
-                out.append(self.load(path))
+                out.append(self.load(path, meta))
             except (OSError, ValueError):
                 self.skipped += 1
                 continue
@@ -296,12 +302,35 @@ def _sidecar_fields(meta: Any, path: Path) -> dict[str, Any]:
     return {name: meta[name] for name in fields}
 
 
+def _verify_image(path: Path, digest: str) -> None:
+    """The file is the one the sidecar describes and decodes completely, else ValueError."""
+    from .images import inspect_image
+
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"{path} does not match its sidecar's sha256")
+    try:
+        inspect_image(data, what=f"stored image {path.name}")
+    except MeshImageError as exc:
+        raise ValueError(exc.message) from None
+
+
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def _number_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _same_size(path: Path, meta: dict[str, Any]) -> bool:
+    """The image file exists with the size its sidecar recorded (a stat, not a read)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    recorded = meta.get("bytes")
+    return not isinstance(recorded, int) or recorded == size
 
 
 def replay_miss(request: ImageRequest, store: Store) -> CacheMissError:

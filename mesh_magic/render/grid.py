@@ -12,6 +12,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from ..core.cost import cost_text
+from ..core.errors import MeshImageError
 from ..core.history import History, home_relative
 from ..core.images import thumbnail
 from .captions import caption_html
@@ -48,7 +49,12 @@ def _thumb_tag(image: GeneratedImage, max_px: int) -> tuple[str, int]:
 
 
 def _image_tile(image: GeneratedImage, max_px: int, *, parents: bool = False) -> str:
-    tag, width = _thumb_tag(image, max_px)
+    try:
+        tag, width = _thumb_tag(image, max_px)
+    except MeshImageError as exc:  # a stored file gone or changed: that tile says so, the grid stays
+        from ..core.results import ItemError
+
+        return _error_tile(ItemError(image.prompt, image.model, exc, row=image.row), max_px)
     lineage = parent_thumbs_html(image) if parents else ""
     return (
         f'<figure style="{_TILE_STYLE}max-width:{width + 14}px">{tag}'

@@ -80,8 +80,7 @@ def progress_html(
     )
     bar = f'<progress value="{finished}" max="{total}" style="width:320px;vertical-align:middle"></progress> '
     if compact or total > _TABLE_LIMIT:
-        shown = [i for i in progress.items if i.status in ("running", "failed") or i.partial]
-        rows = [_row(item) for item in shown[:_TABLE_LIMIT]]
+        rows = [_row(item) for item in progress.attention_rows(_TABLE_LIMIT)]
     else:
         rows = [_row(item) for item in progress.items]
     return (
@@ -141,7 +140,7 @@ class ProgressDisplay:
     def tick(self, progress: CallProgress) -> None:
         now = time.monotonic()
         # A new partial image shows at once (streams want to be watched), the rest is paced.
-        partials = [id(item.partial) for item in progress.items if item.partial is not None]
+        partials = progress.partial_ids()
         fresh_partial = partials != self._partials
         if not fresh_partial and (progress.elapsed < self.show_after or now - self._last < _MIN_INTERVAL):
             return

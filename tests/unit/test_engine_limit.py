@@ -204,3 +204,108 @@ def test_describe_after_backing_off() -> None:
     asyncio.run(go())
     # Once it has backed off the note stays, showing the gate is back at full width.
     assert gate.describe() == " · rate limited: 8/8 parallel"
+
+
+def test_waiters_enter_in_the_order_they_queued() -> None:
+    gate = AdaptiveLimit(1)
+    order: list[int] = []
+
+    async def go() -> None:
+        async def request(i: int) -> None:
+            async with gate:
+                order.append(i)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(*(request(i) for i in range(20)))
+
+    asyncio.run(go())
+    assert order == list(range(20))
+    assert gate.active == 0
+
+
+def test_a_release_wakes_exactly_one_waiter() -> None:
+    """Each release hands its slot to one queued task; the others stay asleep (no thundering herd)."""
+    gate = AdaptiveLimit(2)
+    woken: list[int] = []
+
+    async def go() -> list[int]:
+        hold = asyncio.Event()
+
+        async def holder() -> None:
+            async with gate:
+                await hold.wait()
+
+        async def waiter(i: int) -> None:
+            async with gate:
+                woken.append(i)
+                await asyncio.Event().wait()  # keeps its slot until cancelled
+
+        holders = [asyncio.ensure_future(holder()) for _ in range(2)]
+        await asyncio.sleep(0)
+        waiters = [asyncio.ensure_future(waiter(i)) for i in range(50)]
+        await asyncio.sleep(0.01)
+        queued = len(gate._waiters)
+        hold.set()  # both holders leave: exactly two waiters get in
+        await asyncio.gather(*holders)
+        await asyncio.sleep(0.01)
+        for task in waiters:
+            task.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        return [queued]
+
+    assert asyncio.run(go()) == [50]
+    assert woken == [0, 1]
+    assert gate.active == 0
+
+
+def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
+    gate = AdaptiveLimit(1)
+    entered: list[str] = []
+
+    async def go() -> None:
+        release = asyncio.Event()
+
+        async def first() -> None:
+            async with gate:
+                await release.wait()
+
+        async def later(name: str) -> None:
+            async with gate:
+                entered.append(name)
+
+        one = asyncio.ensure_future(first())
+        await asyncio.sleep(0)
+        doomed = asyncio.ensure_future(later("doomed"))
+        kept = asyncio.ensure_future(later("kept"))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        release.set()
+        await asyncio.wait_for(asyncio.gather(one, kept), 1)
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+
+    asyncio.run(go())
+    assert entered == ["kept"]
+    assert gate.active == 0
+
+
+def test_a_waiter_cancelled_as_it_is_handed_the_slot_passes_it_on() -> None:
+    gate = AdaptiveLimit(1)
+    entered: list[str] = []
+
+    async def go() -> None:
+        async def later(name: str) -> None:
+            async with gate:
+                entered.append(name)
+
+        await gate.__aenter__()
+        first = asyncio.ensure_future(later("first"))
+        second = asyncio.ensure_future(later("second"))
+        await asyncio.sleep(0)
+        await gate.__aexit__()  # hands the slot to `first` ...
+        first.cancel()  # ... which is cancelled before it runs again
+        await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 1)
+
+    asyncio.run(go())
+    assert entered == ["second"]
+    assert gate.active == 0

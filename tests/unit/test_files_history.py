@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from mesh_magic.core import files as _files
 from mesh_magic.core.errors import InvalidOptionError
 from mesh_magic.core.files import atomic_write, json_bytes, sidecar_for, write_with_sidecar
 from mesh_magic.core.history import DEFAULT_HISTORY, HISTORY_MAX_PX, History, home_relative, load_history
@@ -109,7 +108,9 @@ def test_atomic_write_durable_false_skips_fsync(tmp_path: Path, monkeypatch: pyt
 def test_atomic_write_gives_the_umask_mode(tmp_path: Path) -> None:
     target = tmp_path / "f.bin"
     atomic_write(target, b"x")
-    assert target.stat().st_mode & 0o777 == 0o666 & ~_files._UMASK
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 # -- sidecars and write_with_sidecar ---------------------------------------------------------

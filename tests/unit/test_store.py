@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import replace
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from mesh_magic.core import store as _store
-from mesh_magic.core.errors import CacheMissError, MeshImageWarning
+from mesh_magic.core.errors import CacheMissError, MeshImageWarning, StoreError
 from mesh_magic.core.files import atomic_write
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.results import GeneratedImage
@@ -161,7 +162,7 @@ def test_store_folder_can_move(tmp_path: Path) -> None:
     assert found[0].path.is_relative_to(tmp_path / "two")
 
 
-def test_sha256_mismatch_is_ignored(tmp_path: Path) -> None:
+def test_sha256_mismatch_is_a_cache_miss_and_an_error_on_read(tmp_path: Path) -> None:
     store = Store(tmp_path)
     request = ImageRequest("a red fox", "m/a")
     stored = store.put(image())
@@ -172,7 +173,39 @@ def test_sha256_mismatch_is_ignored(tmp_path: Path) -> None:
     with pytest.warns(MeshImageWarning, match="Skipped"):
         assert store.history() == []
     with pytest.raises(ValueError, match="sha256"):
-        store.load(stored.path)
+        store.load(stored.path, verify=True)
+    with pytest.raises(StoreError, match="sha256 no longer matches"):
+        _ = stored.data
+
+
+def test_a_same_size_change_is_caught_when_the_bytes_are_read(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    stored = store.put(image())
+    assert stored.path is not None
+    data = bytearray(stored.path.read_bytes())
+    data[-20] ^= 0xFF  # same length, other bytes
+    stored.path.write_bytes(bytes(data))
+    # History lists it from its sidecar (without reading every image), but its bytes are refused.
+    (listed,) = store.history()
+    with pytest.raises(StoreError, match="sha256 no longer matches"):
+        _ = listed.data
+
+
+def test_a_stored_image_keeps_no_bytes_and_reads_them_back(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    original = image()
+    stored = store.put(original)
+    assert original.in_memory and not stored.in_memory
+    assert stored.sha256 == hashlib.sha256(original.data).hexdigest()
+    assert stored.data == original.data
+    assert not stored.in_memory  # reading does not keep them either
+    assert "stored" in repr(stored)
+    moved = stored.with_changes(row=3)
+    assert (moved.row, moved.path, moved.in_memory) == (3, stored.path, False)
+    assert stored.path is not None
+    stored.path.unlink()
+    with pytest.raises(StoreError, match="cannot be read"):
+        _ = moved.data
 
 
 def test_broken_sidecars_and_index_are_skipped(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mesh_magic.core.errors import MeshImageWarning
+from mesh_magic.core.errors import MeshImageWarning, StoreError
 from mesh_magic.core.files import atomic_write
 from mesh_magic.core.results import GeneratedImage
 from mesh_magic.core.store import Store
@@ -134,8 +134,13 @@ def test_unreadable_or_tampered_entries_are_skipped(tmp_path: Path) -> None:
     bad.path.write_bytes(make_png(32, 32, (0, 255, 0)))  # no longer matches the sidecar's sha256
     (good.path.parent / "junk.json").write_text("{not json")
     (good.path.parent / ".x.png.abcd.part").write_bytes(b"half")  # a crashed writer's leftover
-    with pytest.warns(MeshImageWarning, match="Skipped"):
-        assert [im.prompt for im in store.history()] == ["good"]
+    # Listed from its sidecar (history never reads every image), refused when its bytes are read.
+    with pytest.warns(MeshImageWarning, match="Skipped 1 unreadable"):  # junk.json
+        listed = {im.prompt: im for im in store.history()}
+    assert sorted(listed) == ["good", "tampered"]
+    assert listed["good"].data == good.data
+    with pytest.raises(StoreError, match="sha256"):
+        _ = listed["tampered"].data
 
 
 def test_cache_entries_cannot_point_outside_the_store(tmp_path: Path) -> None:
@@ -152,3 +157,17 @@ def test_cache_entries_cannot_point_outside_the_store(tmp_path: Path) -> None:
     for path in (store.root / "cache").glob("*.json"):
         path.write_text(json.dumps(entry))
     assert store.lookup(request, "offline", any_host=True) is None
+
+
+def test_the_grid_shows_an_unreadable_stored_image_as_an_error_tile(tmp_path: Path) -> None:
+    from mesh_magic.core.results import ImageResult
+    from mesh_magic.render.grid import result_html
+
+    store = Store(tmp_path / "s")
+    good = store.put(image(prompt="good"))
+    gone = store.put(image(make_png(32, 32, (0, 0, 255)), prompt="gone"))
+    assert gone.path is not None
+    gone.path.unlink()
+    page = result_html(ImageResult([good, gone.with_changes(row=1)]))
+    assert page.count("<img ") == 1
+    assert "cannot be read" in page and "Restore the store folder" in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections import deque
 
 # Which window of the gate the current request started in (see AdaptiveLimit.throttle).
 _window: contextvars.ContextVar[int] = contextvars.ContextVar("mesh_magic_window", default=-1)
@@ -17,6 +18,10 @@ class AdaptiveLimit:
     TCP, one burst of 429s answering requests sent together counts as one signal:
     only a request started after the last cut can cut again. `throttles`,
     `lowest` and `limit` are there to be looked at (progress display, tests).
+
+    Waiters queue in FIFO order and a freed slot is handed to exactly one of them
+    (O(1) per release): waking every queued task on each release, as a
+    `Condition.notify_all` does, made a 10,000-prompt run quadratic.
     """
 
     def __init__(self, ceiling: int) -> None:
@@ -26,18 +31,35 @@ class AdaptiveLimit:
         self.lowest = ceiling
         self.throttles = 0
         self.window = 0
-        self._cond = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def __aenter__(self) -> None:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.active < self.limit)
+        if self.active < self.limit and not self._waiters:
             self.active += 1
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter  # resolved by _wake, which has already counted this request as active
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    # Handed a slot in the same step it was cancelled: pass the slot on.
+                    self.active -= 1
+                    self._wake()
+                raise
         _window.set(self.window)
 
     async def __aexit__(self, *exc: object) -> None:
-        async with self._cond:
-            self.active -= 1
-            self._cond.notify_all()
+        self.active -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        """Hand free slots to the oldest waiters (a cancelled waiter is skipped)."""
+        while self._waiters and self.active < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.active += 1
+                waiter.set_result(None)
 
     def throttle(self) -> bool:
         """Halve the limit, once per window; True if this call cut it."""
@@ -55,10 +77,9 @@ class AdaptiveLimit:
         _window.set(self.window)
 
     async def recover(self) -> None:
-        async with self._cond:
-            if self.limit < self.ceiling:
-                self.limit += 1
-                self._cond.notify_all()
+        if self.limit < self.ceiling:
+            self.limit += 1
+            self._wake()
 
     @property
     def throttled(self) -> bool:

@@ -7,6 +7,7 @@ and `rate_note()`; an interrupt turns it into the `ImageResult` of what arrived.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -80,6 +81,13 @@ class CallProgress:
         self._usage: dict[str, Any] = {}
         self._notes: list[str] = []
         self._lock = threading.Lock()
+        # Kept as rows change, so a renderer's read costs nothing per row (runs of 10,000 rows).
+        self._counts = dict.fromkeys(STATUSES, 0)
+        self._counts["queued"] = len(self.items)
+        self._images_arrived = 0
+        self._waiting: set[int] = set()  # rows counting down to a retry
+        self._streaming: set[int] = set()  # rows with a partial image
+        self._attention: set[int] = set()  # rows running, failed or streaming
 
     # -- written by the runner -----------------------------------------------
 
@@ -95,33 +103,64 @@ class CallProgress:
             ]
             add_usage(self._usage, generation.usage)
             self.items[request.row].images += len(generation.images)
+            self._images_arrived += len(generation.images)
         self._changed()
 
     def fail(self, request: ImageRequest, error: MeshImageError) -> None:
         with self._lock:
             self._errors.append(ItemError(request.prompt, request.model, error, row=request.row))
-            self.items[request.row].status = "failed"
+            self._move(request.row, "failed")
             self.items[request.row].message = str(error)
         self._changed()
 
-    def set_status(self, row: int, status: str, message: str = "") -> None:
+    def _move(self, row: int, status: str) -> None:
         item = self.items[row]
+        self._counts[item.status] -= 1
+        self._counts[status] += 1
         item.status, item.retry_at = status, None
+        self._waiting.discard(row)
+        if status in ("running", "failed") or row in self._streaming:
+            self._attention.add(row)
+        else:
+            self._attention.discard(row)
+
+    def set_status(self, row: int, status: str, message: str = "") -> None:
+        with self._lock:
+            self._move(row, status)
         if message:
-            item.message = message
+            self.items[row].message = message
         self._changed()
 
     def waiting(self, row: int, seconds: float, reason: str) -> None:
         """Row `row` sleeps `seconds` before a retry: progress counts down."""
         item = self.items[row]
         item.message, item.retry_at = reason, time.monotonic() + seconds
+        with self._lock:
+            self._waiting.add(row)
         self._changed()
 
     def waiting_rows(self) -> list[ItemProgress]:
-        return [item for item in self.items if item.retry_at is not None]
+        with self._lock:
+            rows = sorted(self._waiting)
+        return [self.items[row] for row in rows if self.items[row].retry_at is not None]
+
+    def attention_rows(self, limit: int) -> list[ItemProgress]:
+        """Up to `limit` rows worth showing in a long run: running, failed or streaming ones."""
+        with self._lock:
+            rows = heapq.nsmallest(limit, self._attention)
+        return [self.items[row] for row in rows]
+
+    def partial_ids(self) -> list[int]:
+        """Identities of the rows' latest partial images (a renderer's cue to redraw at once)."""
+        with self._lock:
+            rows = sorted(self._streaming)
+        return [id(self.items[row].partial) for row in rows]
 
     def show_partial(self, row: int, data: bytes, index: int) -> None:
         item = self.items[row]
+        with self._lock:
+            self._streaming.add(row)
+            self._attention.add(row)
         item.partial, item.partial_index = data, index
         item.message = f"partial image {index + 1}"
         self._changed()
@@ -147,12 +186,13 @@ class CallProgress:
 
     def counts(self) -> dict[str, int]:
         """Rows done, failed and running, and images arrived."""
-        counts = {"done": 0, "failed": 0, "running": 0, "images": 0}
-        for item in self.items:
-            if item.status in counts:
-                counts[item.status] += 1
-            counts["images"] += item.images
-        return counts
+        with self._lock:
+            return {
+                "done": self._counts["done"],
+                "failed": self._counts["failed"],
+                "running": self._counts["running"],
+                "images": self._images_arrived,
+            }
 
     def rate_note(self) -> str:
         return self.limit.describe() if self.limit is not None else ""
@@ -175,7 +215,8 @@ class CallProgress:
     def _unfinished_partials(self) -> list[GeneratedImage]:
         """The last partial image of each stream cut off by an interrupt, marked partial."""
         kept: list[GeneratedImage] = []
-        for request, item in zip(self.requests, self.items, strict=True):
+        for row in sorted(self._streaming):
+            request, item = self.requests[row], self.items[row]
             if item.partial is None or item.finished:
                 continue
             image = partial_image(request, item.partial)

@@ -15,6 +15,7 @@ from dataclasses import replace
 from ..constants import MAX_RATE_LIMIT_WAIT
 from ..errors import InvalidRequestError, MeshImageError, RateLimitError, ResponseError, unexpected_error
 from ..http.client import Generation, MeshClient, RetryNotice
+from ..keys import SECRETS
 from ..parsing import StreamEvent, decode_b64
 from ..request import ImageRequest
 from ..results import GeneratedImage, ImageParent, ImageResult
@@ -140,8 +141,7 @@ class Runner:
             raise
 
     def unexpected(self, exc: BaseException, request: ImageRequest) -> MeshImageError:
-        key = self.settings.api_key
-        return unexpected_error(exc, f"The request to {request.model}", (key.reveal(),) if key else ())
+        return unexpected_error(exc, f"The request to {request.model}", SECRETS.scrub)
 
     def price(self, generation: Generation) -> None:
         """Each new image's cost: its model's price per image (None when unknown)."""
@@ -228,7 +228,10 @@ class Runner:
             # Off the loop: fsyncs would otherwise stall every other request's I/O.
             generation.images = await asyncio.to_thread(self._write, request, generation)
         except Exception as exc:  # noqa: BLE001 - paid for: shown even when it can't be kept
-            self.progress.note(f"Could not write to the store {self.store.root}: {exc}")
+            reason = f"Could not write to the store {self.store.root}: {exc}"
+            self.progress.note(reason)
+            for image in generation.images:
+                image.not_stored = f"{reason} (kept in memory only)"
         return generation
 
     def keep_partial(self, request: ImageRequest, error: MeshImageError) -> None:

@@ -37,6 +37,7 @@ from ..errors import (
     unexpected_error,
 )
 from ..images import inspect_image
+from ..keys import SECRETS
 from ..parsing import ParsedGeneration, RawItem, decode_b64, decode_data_uri, load_json, parse_generation
 from ..results import GeneratedImage, ImageParent
 from ..urls import host_of, is_loopback, netloc_of
@@ -44,7 +45,7 @@ from .auth import BearerAuth
 from .outcomes import error_from_response
 from .retry import RetryableStatus, RetryPolicy, is_retryable_status
 from .streaming import EventCallback, read_stream
-from .transport import Exchange
+from .transport import Exchange, detaches_errors
 
 if TYPE_CHECKING:
     from ..request import ImageRequest
@@ -95,7 +96,6 @@ class MeshClient:
         self.root = settings.api_root.rstrip("/")
         self.policy = RetryPolicy(settings.max_retries, settings.max_retry_wait)
         self._auth = BearerAuth(settings.api_key, self.root)
-        self._secrets = (settings.api_key.reveal(),) if settings.api_key else ()
         self._sleep = sleep
         self._on_retry = on_retry
         self._check_transport_security()
@@ -124,10 +124,11 @@ class MeshClient:
             )
 
     def _exchange(self, what: str, timeout: float, **kwargs: Any) -> Exchange:
-        return Exchange(what, netloc_of(self.root), timeout, self._secrets, **kwargs)
+        return Exchange(what, netloc_of(self.root), timeout, **kwargs)
 
     # -- generations -------------------------------------------------------
 
+    @detaches_errors
     async def generate(
         self,
         request: ImageRequest,
@@ -199,6 +200,7 @@ class MeshClient:
             else (f"The request to {request.model}")
         )
         exchange = self._exchange(what, self._timeout(request))
+        started = time.perf_counter()  # each image's latency_s runs from here to its decoding
         with exchange:
             async with self.http.stream(
                 "POST",
@@ -209,13 +211,13 @@ class MeshClient:
                 timeout=self._timeout(request),
             ) as response:
                 exchange.sent = True
-                exchange.request_id = response.headers.get("x-request-id")
+                exchange.request_id = SECRETS.scrub_optional(response.headers.get("x-request-id"))
                 if response.status_code >= 300:
                     raise await self._failure(response)
                 if "text/event-stream" in response.headers.get("content-type", ""):
                     outcome = await read_stream(response, exchange, limit, on_event)
                     generation = await self._materialise(
-                        outcome.parsed, request, exchange.request_id, source="stream"
+                        outcome.parsed, request, exchange.request_id, source="stream", started=started
                     )
                     if outcome.failure is not None and len(outcome.parsed.items) < request.n:
                         arrived = len(outcome.parsed.items)
@@ -226,20 +228,20 @@ class MeshClient:
                             )
                         )
                     return generation
-                raw = await _read_limited(response, limit, "response")
+                raw = SECRETS.scrub_bytes(await _read_limited(response, limit, "response"))
         try:
             parsed = parse_generation(load_json(raw))
         except ResponseError as exc:
             raise exc.with_context(request_id=exchange.request_id) from None
-        return await self._materialise(parsed, request, exchange.request_id)
+        return await self._materialise(parsed, request, exchange.request_id, started=started)
 
     async def _failure(self, response: httpx.Response) -> BaseException:
         """The exception for a non-2xx answer: retryable statuses wait for the policy."""
-        raw = await _read_limited(response, MAX_ERROR_BODY, "error body", truncate=True)
+        raw = SECRETS.scrub_bytes(await _read_limited(response, MAX_ERROR_BODY, "error body", truncate=True))
         status = response.status_code
         if is_retryable_status(status):
-            return RetryableStatus(status, response.headers, raw, self._secrets)
-        return error_from_response(status, response.headers, raw, redact=self._secrets)
+            return RetryableStatus(status, response.headers, raw)
+        return error_from_response(status, response.headers, raw)
 
     async def _materialise(
         self,
@@ -247,6 +249,7 @@ class MeshClient:
         request: ImageRequest,
         request_id: str | None,
         source: str | None = None,
+        started: float | None = None,
     ) -> Generation:
         """Turn raw items into checked images; a bad item fails alone, the others survive."""
         answered = _ANSWERED.get()
@@ -261,7 +264,7 @@ class MeshClient:
         for item, outcome in zip(parsed.items, outcomes, strict=True):
             what = f"image {item.index + 1} from {request.model}"
             if isinstance(outcome, Exception) and not isinstance(outcome, MeshImageError):
-                outcome = unexpected_error(outcome, what.capitalize(), self._secrets)
+                outcome = unexpected_error(outcome, what.capitalize(), SECRETS.scrub)
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, MeshImageError):
                     raise outcome  # an interrupt
@@ -290,6 +293,7 @@ class MeshClient:
                     source=source or item.source,
                     operation=request.operation,
                     parents=tuple(ImageParent(s.sha256, s.path, s.label, s.size) for s in request.sources),
+                    latency_s=None if started is None else round(time.perf_counter() - started, 4),
                 )
             )
         return result
@@ -309,6 +313,7 @@ class MeshClient:
 
     # -- models and downloads ----------------------------------------------
 
+    @detaches_errors
     async def list_models(self, kind: str | None = "image") -> list[dict[str, Any]]:
         """The raw model entries of GET /models (a bare array, or an OpenAI-style `data` list)."""
         self._require_key()
@@ -322,16 +327,16 @@ class MeshClient:
                 timeout=timeout,
             )
         if response.status_code >= 300:  # never followed: the key must not go to another host
-            raise error_from_response(
-                response.status_code, response.headers, response.content, redact=self._secrets
-            )
-        payload = load_json(response.content, what="model list")
+            raise error_from_response(response.status_code, response.headers, response.content)
+        # Model ids and names are shown and kept: scrubbed like any other server text.
+        payload = SECRETS.scrub_tree(load_json(response.content, what="model list"))
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):
             payload = payload["data"]  # OpenAI-style list envelope
         if not isinstance(payload, list):
             raise ResponseError("The model list is not a JSON array.")
         return [m for m in payload if isinstance(m, dict) and m.get("id")]
 
+    @detaches_errors
     async def download(self, url: str) -> bytes:
         """Fetch an image URL with no Authorization header, bounded in size."""
         timeout = min(self.settings.timeout, DOWNLOAD_TIMEOUT)

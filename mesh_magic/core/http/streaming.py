@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from ..errors import MeshImageError, ResponseError, ServerError
+from ..keys import SECRETS
 from ..parsing import (
     ParsedGeneration,
     RawItem,
@@ -113,7 +114,9 @@ async def read_stream(
                         f"The stream exceeded the {limit // (1024 * 1024)} MiB limit; refusing to load it.",
                         request_id=exchange.request_id,
                     )
-                event = classify_event(sse.event, sse.data)
+                name, data = sse.event, SECRETS.scrub(sse.data)
+                del sse  # the raw event: no frame keeps what a server echoed
+                event = classify_event(name, data)
                 if not state.feed(event):
                     break
                 if on_event and event.kind != "ignore":

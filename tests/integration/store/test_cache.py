@@ -170,6 +170,7 @@ def test_a_shipped_store_replays_byte_identical_from_elsewhere(
         n=2,
         size="256x256",
     )
+    made_hashes = [sha256(im.data) for im in made]  # read now: `made` keeps its bytes in the teacher's store
     shipped = tmp_path / "student" / "course_store"
     shutil.copytree(teacher, shipped)
     shutil.rmtree(teacher)  # only the shipped copy exists now
@@ -182,7 +183,7 @@ def test_a_shipped_store_replays_byte_identical_from_elsewhere(
         n=2,
         size="256x256",
     )
-    assert [sha256(im.data) for im in replayed] == [sha256(im.data) for im in made]
+    assert [sha256(im.data) for im in replayed] == made_hashes
     files = {sha256(p.read_bytes()) for p in stored_images(shipped)}
     assert {sha256(im.data) for im in replayed} == files
     assert all(im.path is not None and im.path.is_relative_to(shipped) for im in replayed)

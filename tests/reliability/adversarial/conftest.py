@@ -1,91 +1,81 @@
-"""Adversarial scenarios of issue 12: the `adversarial("class")` marker and the tally.
+"""The adversarial suite's marker and tally.
 
-Each marked test counts as one scenario of its class, unless it reports how many it
-tried (`tally.tried("5", n)`, e.g. hypothesis examples). Tests also report what must
-stay zero: raw exceptions escaping, images that arrived and were lost, corrupt images
-accepted. The table is printed at the end of the run and written to
-test-artifacts/adversarial.json.
+Mark every scenario `@pytest.mark.adversarial("class-name")`; at the end of the
+session the counts per class go to test-artifacts/adversarial.md (only when an
+adversarial test ran) and to the terminal summary.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
+from tests.reliability.adversarial.hostile import hostile as hostile  # the scripted server fixture
+from tests.reliability.adversarial.tally import MARKER, TALLY, Tally, class_of, outcome_of
 from tests.support.paths import ARTIFACTS, REPO
 
-CLASSES = {
-    "4": "raw exceptions / what arrived kept",
-    "5": "images that are not images",
-    "6": "a failed --save",
-    "7": "concurrent saves",
-}
-
-
-@dataclass
-class Tally:
-    """Scenarios per class, and the counts that must be zero."""
-
-    scenarios: dict[str, int] = field(default_factory=dict)
-    zeros: dict[str, int] = field(
-        default_factory=lambda: {"raw_escapes": 0, "arrived_lost": 0, "corrupt_accepted": 0}
-    )
-    _reported: set[str] = field(default_factory=set, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def tried(self, cls: str, count: int = 1) -> None:
-        with self._lock:
-            self.scenarios[cls] = self.scenarios.get(cls, 0) + count
-            self._reported.add(cls)
-
-    def bad(self, what: str, count: int = 1) -> None:
-        with self._lock:
-            self.zeros[what] += count
-
-    def table(self) -> list[str]:
-        lines = [f"{'class':<6}{'what':<40}{'scenarios':>10}"]
-        for cls, count in sorted(self.scenarios.items()):
-            lines.append(f"{cls:<6}{CLASSES.get(cls, '?'):<40}{count:>10}")
-        lines.append(f"{'':<6}{'total':<40}{sum(self.scenarios.values()):>10}")
-        lines += [f"{name} (must be 0): {count}" for name, count in self.zeros.items()]
-        return lines
-
-
-TALLY = Tally()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "adversarial(cls): the issue-12 class an adversarial scenario tries")
+ARTIFACT = ARTIFACTS / "adversarial.md"
+_REPORTS = pytest.StashKey[list[pytest.TestReport]]()
 
 
 @pytest.fixture
 def tally() -> Tally:
+    """The session's tally, for scenarios that count their inputs or what must stay zero."""
     return TALLY
 
 
 @pytest.fixture(autouse=True)
-def _count_scenario(request: pytest.FixtureRequest) -> Iterator[None]:
-    marker = request.node.get_closest_marker("adversarial")
-    cls = str(marker.args[0]) if marker and marker.args else None
-    with TALLY._lock:
-        TALLY._reported.discard(cls or "")
+def known_keys() -> Generator[None, None, None]:
+    """Keys a scenario made (hypothesis makes hundreds) are forgotten after it.
+
+    Otherwise a random 8-character "key" would be scrubbed from later tests' text.
+    """
+    from mesh_magic.core.keys import SECRETS
+
+    before = SECRETS.known()
     yield
-    if cls is not None and cls not in TALLY._reported:
-        TALLY.tried(cls)
+    SECRETS.restore(before)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(name): an issue-12 adversarial scenario of class `name` (counted in the tally)"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if class_of(item) is not None:
+        item.stash.setdefault(_REPORTS, []).append(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    result = yield
+    name = class_of(item)
+    if name is not None:
+        TALLY.outcome(name, outcome_of(item.stash.get(_REPORTS, [])))
+    return result
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if TALLY.classes:
+        TALLY.write(ARTIFACT)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not TALLY.scenarios:
+    if not TALLY.classes:
         return
-    terminalreporter.section("mesh_magic adversarial (robustness)")
-    for line in TALLY.table():
+    terminalreporter.section("mesh_magic adversarial scenarios")
+    for line in (TALLY.markdown() + TALLY.zeros_markdown()).splitlines():
         terminalreporter.write_line(line)
-    ARTIFACTS.mkdir(exist_ok=True)
-    out = ARTIFACTS / "adversarial-robustness.json"
-    out.write_text(json.dumps({"scenarios": TALLY.scenarios, **TALLY.zeros}, indent=2) + "\n")
-    terminalreporter.write_line(f"(details: {out.relative_to(REPO)})")
+    if TALLY.searches:
+        for line in TALLY.search_markdown().splitlines():
+            terminalreporter.write_line(line)
+    terminalreporter.write_line(f"(written to {ARTIFACT.relative_to(REPO)})")

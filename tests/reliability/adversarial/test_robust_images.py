@@ -309,6 +309,7 @@ def test_meshimg_history_with_every_kind_planted(shell: Any, store: Path) -> Non
 @pytest.mark.adversarial("5")
 @pytest.mark.parametrize("kind", ["image-corrupt", "image-hollow", "sidecar-list", "image-missing"])
 def test_replay_never_serves_a_bad_stored_image(store: Path, kind: str) -> None:
+    from mesh_magic.core.files import sidecar_for
     from mesh_magic.core.request import ImageRequest
     from mesh_magic.core.store import Store
 
@@ -317,23 +318,21 @@ def test_replay_never_serves_a_bad_stored_image(store: Path, kind: str) -> None:
     request = ImageRequest("victim", "m/victim")
     s.remember(request, "https://api.example.test", [stored])
     assert s.lookup(request, "https://api.example.test") is not None
+    # Read before the files go: a stored image keeps no bytes in memory.
+    original, meta = stored.data, sidecar_for(stored)
     for old in all_files(store / "images"):
         old.unlink()
     # The same entry, made bad (the index still points at its path).
-    _plant_at(store, stored, kind)
+    _plant_at(stored.path, meta, original, kind)
     assert Store(store).lookup(request, "https://api.example.test") is None
 
 
-def _plant_at(store_root: Path, stored: Any, kind: str) -> None:
+def _plant_at(path: Path, meta: dict[str, Any], original: bytes, kind: str) -> None:
     import hashlib
     import json
 
-    from mesh_magic.core.files import sidecar_for
-
-    path: Path = stored.path
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = sidecar_for(stored)
-    data = {"image-corrupt": corrupt_png(), "image-hollow": hollow_png()}.get(kind, stored.data)
+    data = {"image-corrupt": corrupt_png(), "image-hollow": hollow_png()}.get(kind, original)
     meta["sha256"] = hashlib.sha256(data).hexdigest()
     if kind != "image-missing":
         path.write_bytes(data)
