@@ -39,15 +39,22 @@ def generate(prompt: str, *, references: Sequence[Any] | None = None, **options:
     key), is raised.
     """
     _hold_key(options)
-    if references:
-        options["references"] = list(references)
+    if references is not None:
+        options["references"] = _as_list(references)
     return warn_unsaved(raise_total_failure(run(prepare(prompt, options))))
+
+
+def _as_list(references: Any) -> list[Any]:
+    """References as a list: one image given alone is a list of one (then checked like any)."""
+    if references is None:
+        return []
+    return list(references) if isinstance(references, list | tuple) else [references]
 
 
 def _edit_options(
     image: Any, operation: str, mask: Any, region: Any, references: Any, options: dict[str, Any]
 ) -> dict[str, Any]:
-    sources = [image, *(references or [])]
+    sources = [image, *_as_list(references)]
     return {**options, "image": sources, "operation": operation, "mask": mask, "region": region}
 
 

@@ -270,3 +270,50 @@ def test_one_bad_item_fails_alone(bad: dict[str, Any], stream: bool) -> None:
     assert image.data == PNG and image.created is not None
     (failure,) = result.errors
     assert isinstance(failure.error, MeshImageError)
+
+
+OPTION_NAMES = [
+    "model",
+    "n",
+    "size",
+    "quality",
+    "output_format",
+    "stream",
+    "params",
+    "timeout",
+    "max_retries",
+]
+OPTION_NAMES += [
+    "concurrency",
+    "display_max_px",
+    "cache",
+    "max_cost",
+    "budget",
+    "seed",
+    "fresh",
+    "references",
+]
+
+
+@pytest.mark.adversarial("4")
+def test_junk_options_raise_only_mesh_errors(monkeypatch: pytest.MonkeyPatch, tally: Any) -> None:
+    """Offline backend: any option values (references=5, fresh=[...]) give a result or a MeshImageError."""
+    monkeypatch.setenv("MESHAPI_BASE_URL", "offline")
+    seen = [0]
+
+    @settings(PROPERTY, max_examples=150)
+    @given(
+        st.dictionaries(st.sampled_from(OPTION_NAMES), junk, max_size=3), st.one_of(st.text(max_size=8), junk)
+    )
+    def check(options: dict[str, Any], prompt: Any) -> None:
+        seen[0] += 1
+        try:
+            mesh_magic.generate(prompt, **options)
+        except MeshImageError:
+            pass
+        except BaseException:
+            tally.bad("raw_escapes")
+            raise
+
+    check()
+    tally.tried("4", seen[0])
