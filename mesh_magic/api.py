@@ -10,11 +10,24 @@ from .core import config as _config
 from .core.bulk import generate_many as _generate_many
 from .core.catalog import ImageModel, image_models, model_query
 from .core.config import SessionConfig
-from .core.generate import Plan, arun, in_engine, plan, raise_total_failure, run
+from .core.generate import Plan, arun, in_engine, plan, raise_total_failure, run, warn_unsaved
 from .core.history import History, load_history
+from .core.keys import forgets_key_arguments, optional_key
 from .core.pricing import aprepare, prepare
 from .core.results import ImageResult
 from .render.tables import SpendTable, spend_table
+
+
+@forgets_key_arguments
+def _hold_key(options: dict[str, Any]) -> None:
+    """A call's `api_key=` becomes an ApiKey at once, in place: no frame of the call keeps the text.
+
+    (A traceback through this call, shown with `pytest -l` or `%xmode Verbose`, lists
+    each frame's locals, `options` among them.)
+    """
+    if "api_key" in options:
+        raw = options.pop("api_key")
+        options["api_key"] = optional_key(raw, "The api_key option")
 
 
 def generate(prompt: str, *, references: Sequence[Any] | None = None, **options: Any) -> ImageResult:
@@ -25,9 +38,10 @@ def generate(prompt: str, *, references: Sequence[Any] | None = None, **options:
     are in `result.errors`; bad input, or one error that sank every item (a bad
     key), is raised.
     """
+    _hold_key(options)
     if references:
         options["references"] = list(references)
-    return raise_total_failure(run(prepare(prompt, options)))
+    return warn_unsaved(raise_total_failure(run(prepare(prompt, options))))
 
 
 def _edit_options(
@@ -53,8 +67,9 @@ def edit(
 
     Other options are the generation's (model, n, size, params, timeout, save, ...).
     """
+    _hold_key(options)
     call = prepare(prompt, _edit_options(image, operation, mask, region, references, options))
-    return raise_total_failure(run(call))
+    return warn_unsaved(raise_total_failure(run(call)))
 
 
 async def aedit(
@@ -68,10 +83,11 @@ async def aedit(
     **options: Any,
 ) -> ImageResult:
     """Async `edit`: awaitable from any event loop, including a notebook cell."""
+    _hold_key(options)
     edit_options = _edit_options(image, operation, mask, region, references, options)
     call: Plan = await in_engine(lambda: aprepare(prompt, edit_options))
     result: ImageResult = await in_engine(lambda: arun(call))
-    return raise_total_failure(result)
+    return warn_unsaved(raise_total_failure(result))
 
 
 def _edit_image(image: Any, prompt: str, *, operation: str, **options: Any) -> ImageResult:
@@ -81,10 +97,11 @@ def _edit_image(image: Any, prompt: str, *, operation: str, **options: Any) -> I
 
 async def agenerate(prompt: str, **options: Any) -> ImageResult:
     """Async `generate`: awaitable from any event loop, including a notebook cell."""
+    _hold_key(options)
     plan(prompt, options)  # bad input raises here, in the caller's own frame
     call: Plan = await in_engine(lambda: aprepare(prompt, options))
     result: ImageResult = await in_engine(lambda: arun(call))
-    return raise_total_failure(result)
+    return warn_unsaved(raise_total_failure(result))
 
 
 def _bulk_progress(call: Plan) -> Any:
@@ -106,14 +123,17 @@ def generate_many(
     returns what finished, each unfinished result marked interrupted. Bad options
     (an unknown size, n=20) are raised before anything is sent.
     """
+    _hold_key(options)
     return _generate_many(prompts, resume=resume, progress=_bulk_progress if progress else None, **options)
 
 
+@forgets_key_arguments
 def configure(**settings: Any) -> SessionConfig:
     """Set session defaults, e.g. `configure(model="google/imagen-4", n=2)`."""
     return _config.configure(**settings)
 
 
+@forgets_key_arguments
 def login(key: str | None = None, *, remember: bool = False) -> None:
     """Ask for the API key with a hidden prompt and keep it for this session.
 
@@ -145,6 +165,7 @@ def models(
     Filtered by `text` (in id or name), by what they can do (`operation="upscale"`,
     or "reference"), `free=True`, `max_price` USD per image; `sort` by "name" or "price".
     """
+    _hold_key(options)
     query = model_query(text, operation=operation, free=free, max_price=max_price, sort=sort)
     return image_models(_config.resolve(options), query)
 
@@ -152,6 +173,7 @@ def models(
 def spend(all: bool = False, **options: Any) -> SpendTable:
     """This session's spend per model (images, USD, images served free from the cache);
     `all=True` adds up every image in the store, across sessions."""
+    _hold_key(options)
     return spend_table(_config.resolve(options), everything=all)
 
 
@@ -164,4 +186,5 @@ def history(
     generations of earlier sessions and kernels too. Images of one request share
     a row, captioned with its prompt.
     """
+    _hold_key(options)
     return load_history(_config.resolve(options), n, text=text, model=model)

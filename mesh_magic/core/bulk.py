@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from .config import resolve
 from .engine.progress import CallProgress
 from .errors import InvalidOptionError
-from .generate import Plan, new_progress, plan, run
+from .generate import Plan, new_progress, plan, run, warn_unsaved
 from .results import GeneratedImage, ImageResult, ItemError
 
 # Bulk runs ride out rate-limit storms: more patience than a single interactive call.
@@ -74,6 +74,7 @@ def generate_many(
         combined = run(call, state, tick=ticker.tick if ticker else None)
         if ticker:
             ticker.summary(combined, state)
+        warn_unsaved(combined)  # the results are returned all the same
         done = split_by_prompt(combined, [texts[i] for i in wanted], models, max_px)
     results = [_blank_result(text, models, max_px) for text in texts]
     for index, result in zip(wanted, done, strict=True):

@@ -3,11 +3,14 @@ with a message that says what to type instead."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from .constants import OFFLINE
 from .errors import InvalidOptionError
@@ -26,7 +29,7 @@ def choice(name: str, choices: tuple[str, ...]) -> Check:
     def check(value: Any) -> str:
         text = str(value).strip().lower()
         if text not in choices:
-            raise InvalidOptionError(f"{name} must be one of {', '.join(choices)} (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be one of {', '.join(choices)} (got {short(value)}).")
         return text
 
     return check
@@ -39,7 +42,7 @@ def int_range(name: str, low: int, high: int) -> Check:
         except ValueError:
             raise InvalidOptionError(f"{name} must be a whole number from {low} to {high}.") from None
         if isinstance(value, bool) or not low <= number <= high:
-            raise InvalidOptionError(f"{name} must be from {low} to {high} (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be from {low} to {high} (got {short(value)}).")
         return number
 
     return check
@@ -48,13 +51,13 @@ def int_range(name: str, low: int, high: int) -> Check:
 def float_range(name: str, low: float, high: float) -> Check:
     def check(value: Any) -> float:
         if isinstance(value, bool):
-            raise InvalidOptionError(f"{name} must be a number of seconds (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be a number of seconds (got {short(value)}).")
         try:
             number = float(value)
         except (TypeError, ValueError):
             raise InvalidOptionError(f"{name} must be a number of seconds.") from None
         if not low <= number <= high:
-            raise InvalidOptionError(f"{name} must be between {low} and {high} (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be between {low} and {high} (got {short(value)}).")
         return number
 
     return check
@@ -69,36 +72,87 @@ def boolean(name: str) -> Check:
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise InvalidOptionError(f"{name} must be true or false (got {value!r}).")
+        raise InvalidOptionError(f"{name} must be true or false (got {short(value)}).")
 
     return check
 
 
+_FIX = "e.g. https://api.meshapi.ai (or 'offline' for the built-in backend)"
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _authority(base: str) -> str:
+    """The host[:port] part of `base` (after the scheme, before any / ? #)."""
+    rest = base.split("://", 1)[1] if "://" in base else base
+    return re.split(r"[/?#\\]", rest, maxsplit=1)[0]
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("["):
+        if not host.endswith("]") or "%" in host:  # no zone ids: a root is a routable host
+            return False
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    if not host or len(host) > 253:
+        return False
+    ascii_host = host.rstrip(".")
+    if not ascii_host.isascii():
+        try:
+            ascii_host = ascii_host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return False
+    return all(_LABEL.match(label) for label in ascii_host.split("."))
+
+
+def _split_authority(authority: str) -> tuple[str, str | None]:
+    """(host, port text or None); an IPv6 host keeps its brackets."""
+    if authority.startswith("["):
+        close = authority.find("]")
+        if close == -1:
+            return authority, None
+        host, tail = authority[: close + 1], authority[close + 1 :]
+        return (host, tail[1:]) if tail.startswith(":") else (host + tail, None)
+    host, sep, port = authority.rpartition(":")
+    return (host, port) if sep else (authority, None)
+
+
 def check_base_url(value: Any) -> str:
-    """An http(s) root with a host and a valid port, and nothing a key could leak through."""
+    """An http(s) root with a valid host and port, and nothing a key could leak through.
+
+    Checked as a whole before any request: scheme, host (a name, IPv4, or [IPv6]),
+    port 1-65535, no user info (refused without repeating it), no query or fragment.
+    """
     base = str(value).strip()
     if base.lower() == OFFLINE:
         return OFFLINE
-    fix = "e.g. https://api.meshapi.ai (or 'offline' for the built-in backend)"
-    if not base.lower().startswith(("http://", "https://")):
-        raise InvalidOptionError(f"base_url {short(base)} must start with https://: {fix}.")
-    try:
-        parts = urlsplit(base)
-        port = parts.port  # raises for a port over 65535 or not a number
-    except ValueError as exc:
-        raise InvalidOptionError(f"base_url {short(base)} is not a valid URL ({exc}): {fix}.") from None
-    if "@" in parts.netloc:
+    if "@" in _authority(base):
         # Never repeated back: the part before @ may be a password.
         raise InvalidOptionError(
             "base_url must not hold a user name or password: give the API key with "
             "MESHAPI_API_KEY or %meshimg_config --login instead."
         )
-    if not parts.hostname or any(c.isspace() or ord(c) < 32 for c in base):
-        raise InvalidOptionError(f"base_url {short(base)} has no usable host: {fix}.")
-    if parts.query or parts.fragment:
-        raise InvalidOptionError(f"base_url {short(base)} must be only the API root (no ? or #): {fix}.")
-    if port == 0:
-        raise InvalidOptionError(f"base_url {short(base)} has port 0: {fix}.")
+    if not base.lower().startswith(("http://", "https://")):
+        raise InvalidOptionError(f"base_url {short(base)} must start with https://: {_FIX}.")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "\\" for c in base):
+        raise InvalidOptionError(
+            f"base_url {short(base)} holds a space, a backslash or a control character: {_FIX}."
+        )
+    host, port = _split_authority(_authority(base))
+    if not _valid_host(host):
+        raise InvalidOptionError(f"base_url {short(base)} has no usable host: {_FIX}.")
+    if port is not None and port != "" and not (port.isdigit() and port.isascii() and 0 < int(port) < 65536):
+        raise InvalidOptionError(f"base_url {short(base)} needs a port from 1 to 65535: {_FIX}.")
+    if "?" in base or "#" in base:
+        raise InvalidOptionError(f"base_url {short(base)} must be only the API root (no ? or #): {_FIX}.")
+    try:  # the parser that will send the requests must read the same host
+        agreed = httpx.URL(base).host == (urlsplit(base).hostname or "")
+    except (httpx.InvalidURL, ValueError):
+        agreed = False
+    if not agreed:
+        raise InvalidOptionError(f"base_url {short(base)} is not a valid URL: {_FIX}.")
     return base.rstrip("/")
 
 
@@ -156,7 +210,7 @@ def usd_amount(name: str) -> Check:
         except (TypeError, ValueError):
             raise InvalidOptionError(f"{name} must be an amount in US dollars, e.g. {name}=0.50.") from None
         if not number >= 0 or number == float("inf"):
-            raise InvalidOptionError(f"{name} must be 0 or more US dollars (got {value!r}).")
+            raise InvalidOptionError(f"{name} must be 0 or more US dollars (got {short(value)}).")
         return number
 
     return check

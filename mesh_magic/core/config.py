@@ -9,8 +9,10 @@ each effective value came from. The traits themselves come from the settings tab
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any
 
 from traitlets import Bool, Dict, Enum, Float, Int, TraitType, Unicode
@@ -18,7 +20,7 @@ from traitlets.config import Configurable
 
 from . import key_sources
 from .errors import InvalidOptionError
-from .keys import ApiKey, key_from_environment
+from .keys import ApiKey, forgets_key_arguments, key_from_environment, optional_key
 from .settings import DEFAULTS, SETTING_NAMES, SETTINGS, Setting, Settings, unknown_names, validate
 
 _TRAIT_TYPES: dict[type, type[TraitType[Any, Any]]] = {
@@ -51,12 +53,10 @@ class SessionConfig(Configurable):
     def api_key(self) -> ApiKey | None:
         return self._api_key
 
+    @forgets_key_arguments
     def set_api_key(self, key: str | ApiKey | None) -> None:
-        if isinstance(key, ApiKey):
-            self._api_key = key
-            return
-        key = (key or "").strip()
-        self._api_key = ApiKey(key) if key else None
+        """The session key (surrounding whitespace dropped; a blank one unsets it)."""
+        self._api_key = optional_key(key, "The API key")
 
     def session_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in SETTING_NAMES if getattr(self, name) is not None}
@@ -111,6 +111,7 @@ def _unknown(kind: str, names: Any) -> InvalidOptionError | None:
     )
 
 
+@forgets_key_arguments
 def resolve(
     overrides: Mapping[str, Any] | None = None,
     *,
@@ -147,8 +148,7 @@ def _resolve_key(
     overrides: Mapping[str, Any], config: SessionConfig, environ: Mapping[str, str]
 ) -> tuple[ApiKey | None, str]:
     if "api_key" in overrides:
-        raw = overrides["api_key"]
-        return (raw if isinstance(raw, ApiKey) else ApiKey(str(raw))), "call"
+        return optional_key(overrides["api_key"], "The api_key option"), "call"
     if config.api_key is not None:
         return config.api_key, "session"
     key, source = key_from_environment(environ)
@@ -158,6 +158,7 @@ def _resolve_key(
     return key_sources.stored_key()
 
 
+@forgets_key_arguments
 def configure(config: SessionConfig | None = None, **settings: Any) -> SessionConfig:
     """Set session values (validated); `api_key=` works but warns that it is now in source."""
     config = config if config is not None else session()
@@ -171,7 +172,7 @@ def configure(config: SessionConfig | None = None, **settings: Any) -> SessionCo
                 "The API key is now in your notebook source. Prefer the MESHAPI_API_KEY "
                 "environment variable or %meshimg_config --login (mesh_magic.login()).",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=_outside_package(),
             )
     # Validated before touching the session, so a bad value changes nothing.
     # None unsets a session value (back to env / default).
@@ -181,21 +182,32 @@ def configure(config: SessionConfig | None = None, **settings: Any) -> SessionCo
     return config
 
 
+def _outside_package() -> int:
+    """The `stacklevel` of the first caller outside mesh_magic: the warning names the user's line."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+@forgets_key_arguments
 def login(key: str | None = None, ask: Callable[[str], str] | None = None) -> ApiKey:
     """Keep `key` (or one typed at a hidden prompt) as this session's key; returns it."""
     if key is None:
         import getpass
 
         key = (ask or getpass.getpass)("MeshAPI key (input hidden): ")
-    value = (key or "").strip()
-    if not value:
+    kept = optional_key(key, "The key entered")
+    if kept is None:
         raise InvalidOptionError("No key entered; nothing changed.")
-    kept = ApiKey(value)
     session().set_api_key(kept)
     key_sources.forget_lookups()
     return kept
 
 
+@forgets_key_arguments  # a failed write's frames hold the key's bytes
 def remember_key(key: ApiKey | None = None) -> str:
     """Keep `key` (default: the session's) on this machine for later sessions; says where."""
     key = key if key is not None else session().api_key

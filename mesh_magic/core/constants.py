@@ -34,6 +34,11 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 MAX_ERROR_BODY = 1024 * 1024
 MAX_CONNECTIONS = 64
 MAX_KEEPALIVE = 32
+# The largest image decoded: the biggest size a request may ask for (8192x8192). Checked
+# from the header before any pixel is decoded, so a decompression bomb is refused unread.
+MAX_IMAGE_PIXELS = 8192 * 8192
+# The latest `created` time believed (the last second of 9999): date arithmetic stays in range.
+MAX_TIMESTAMP = 253_402_300_799
 
 
 def max_body_bytes(n: int) -> int:

@@ -32,6 +32,8 @@ EDIT_TIMEOUT = 300.0
 INPUT_OPTIONS = ("image", "operation", "mask", "region", "references")
 # Typed options an edit body has (ImageEditParams); the rest belong to generations.
 EDIT_FIELDS = frozenset({"n", "size", "response_format"})
+# Settings a generation sends that an edit cannot take (refused when given for an edit call).
+NOT_FOR_EDITS = ("quality", "output_format", "stream")
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def check_prompts(prompts: list[str], inputs: ImageInputs | None) -> None:
 
 def check_edit_settings(settings: Settings, inputs: ImageInputs, params: Mapping[str, Any]) -> None:
     """Options an edit cannot take, when given for this call; reframe needs a target shape."""
-    given = sorted(s for s in ("quality", "output_format", "stream") if settings.sources.get(s) == "call")
+    given = sorted(s for s in NOT_FOR_EDITS if settings.sources.get(s) == "call")
     if given:
         raise InvalidOptionError(
             f"{', '.join(given)} do{'es' * (len(given) == 1)} not apply to edits (the edits "

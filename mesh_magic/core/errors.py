@@ -11,6 +11,7 @@ patches an existing one. HTTP outcomes become these classes in one place:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "APITimeoutError",
     "ResponseError",
     "CacheMissError",
+    "MeshImageWarning",
     "StoreError",
     "MissingDependencyError",
 ]
@@ -188,4 +190,25 @@ class CacheMissError(MeshImageError):
     hint = (
         "cache='replay' never calls the API: run once with cache='on' (and a key) to fill the store, "
         "or set MeshImg.cache = 'on'."
+    )
+
+
+class MeshImageWarning(UserWarning):
+    """Something went wrong after the images arrived (a failed --save): they are still returned."""
+
+
+def unexpected_error(exc: BaseException, what: str, scrub: Callable[[str], str]) -> ResponseError:
+    """An exception outside the hierarchy, met while handling one item, as that item's error.
+
+    The engine's one rule: an item fails with a `MeshImageError`, the others go on. The
+    original is not chained (its frames and arguments may hold the answer or the key) and
+    its text is bounded and passed through `scrub` (the known keys' scrubber).
+    """
+    text = scrub(str(exc) or type(exc).__name__)
+    if len(text) > 200:
+        text = text[:199] + "…"
+    return ResponseError(
+        f"{what} failed unexpectedly ({type(exc).__name__}: {text}).",
+        hint="This is a bug in mesh_magic or a very odd answer: the other images are kept; "
+        "run the cell again for this one.",
     )

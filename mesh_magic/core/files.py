@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -78,19 +79,46 @@ def sidecar_for(image: GeneratedImage, **extra: Any) -> dict[str, Any]:
     return meta
 
 
+def claim(path: Path) -> bool:
+    """Create `path` empty if no file has that name yet; False if one has (atomic: O_EXCL).
+
+    Two processes saving into one folder can both see a name free; only one can create
+    it. The empty placeholder is then replaced by `atomic_write`.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def write_with_sidecar(folder: Path, image: GeneratedImage, stem: str | None = None) -> Path:
     """Write `image` as `<stem>.<ext>` plus `<stem>.json`; returns the image path.
 
-    The default stem is human-friendly: prompt slug, model, row-index. An existing
-    file with other bytes is kept: the new one gets a `-2`, `-3`... suffix.
+    The default stem is human-friendly: prompt slug, model, row-index. A name is
+    claimed atomically before it is written, so nothing is ever overwritten, even by
+    another process saving into the same folder at once: a taken name (image or
+    sidecar) moves on to `-2`, `-3`... A file already holding these very bytes is reused.
     """
     base = stem or image.slug()
-    stem, counter = base, 1
-    target = folder / f"{stem}.{image.extension}"
-    while target.exists() and target.read_bytes() != image.data:
-        counter += 1
-        stem = f"{base}-{counter}"
-        target = folder / f"{stem}.{image.extension}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for counter in itertools.count(1):
+        stem = base if counter == 1 else f"{base}-{counter}"
+        target, sidecar = folder / f"{stem}.{image.extension}", folder / f"{stem}.json"
+        if claim(target):
+            if claim(sidecar):
+                break
+            target.unlink()  # the sidecar's name belongs to another image with this stem
+        elif _holds(target, image.data):
+            break
     atomic_write(target, image.data)
-    atomic_write(folder / f"{stem}.json", json_bytes(sidecar_for(image)))
+    atomic_write(sidecar, json_bytes(sidecar_for(image)))
     return target

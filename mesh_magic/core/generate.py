@@ -6,6 +6,7 @@ interrupt-safe) or `arun` (async); they differ only in how they show things.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import resolve
 from .edits import INPUT_OPTIONS, build_inputs, take_inputs
-from .errors import InvalidOptionError
+from .errors import InvalidOptionError, MeshImageWarning
 from .request import ImageRequest, build_requests
 from .results import ImageResult
 from .settings import Settings
@@ -129,7 +130,28 @@ def _after(call: Plan, result: ImageResult) -> None:
 
     ledger().record(result)
     if call.save is not None and len(result):
-        result.save(call.save)
+        try:
+            result.save(call.save)
+        except Exception as exc:  # noqa: BLE001 - the images are paid for: returned, with a warning
+            result.save_error = _unsaved(call, result, exc)
+            result.notes.append(result.save_error)
+
+
+def _unsaved(call: Plan, result: ImageResult, exc: Exception) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    kept = (
+        f"they are in the store {Store.for_settings(call.settings).root}"
+        if all(image.path is not None for image in result)
+        else "they are only in memory: save them with result.save(folder)"
+    )
+    return f"Could not save the images to {call.save}: {reason}. The result is kept; {kept}."
+
+
+def warn_unsaved(result: ImageResult) -> ImageResult:
+    """After the result is shown or returned: a failed save said as a warning, never raised."""
+    if result.save_error:
+        warnings.warn(result.save_error, MeshImageWarning, stacklevel=3)
+    return result
 
 
 def raise_total_failure(result: ImageResult) -> ImageResult:

@@ -1,8 +1,10 @@
 """Image bytes: sniff the real type, check they are a whole and sane image, make thumbnails.
 
-Pillow is imported on first use, not at `%load_ext`. Checks read headers and end
-markers instead of decoding every pixel, so validating a 1024x1024 PNG costs
-well under a millisecond.
+Pillow is imported on first use, not at `%load_ext`. An image counts only once it
+decodes completely: a PNG with a corrupt IDAT, or a header claiming 8000x9900 over a
+10-byte IDAT, passes every header check and still fails on display. The declared size
+is checked against `MAX_IMAGE_PIXELS` before any pixel is decoded (our own
+decompression-bomb guard, below Pillow's); a full decode costs ~10 ms a megapixel.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from .constants import MAX_IMAGE_PIXELS
 from .errors import ResponseError
 
-# Far above any real generation (8192x8192 = 67 MP) but far below a decompression bomb.
-MAX_PIXELS = 80_000_000
+MAX_PIXELS = MAX_IMAGE_PIXELS
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -55,16 +57,28 @@ def inspect_image(data: bytes, *, what: str = "image") -> ImageInfo:
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
-    except Image.DecompressionBombError:
+            if width * height > MAX_PIXELS:
+                raise ResponseError(
+                    f"The {what} claims {width}x{height} pixels, too large to open safely "
+                    f"(limit {MAX_PIXELS // 1_000_000} megapixels)."
+                )
+            img.load()  # every pixel: corrupt or missing data fails here, not on display
+    except ResponseError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ResponseError(f"The {what} is far too large to open safely.") from None
-    except Exception as exc:
-        raise ResponseError(f"The {what} could not be read as {mime}: {exc}") from None
-    if width * height > MAX_PIXELS:
-        raise ResponseError(
-            f"The {what} claims {width}x{height} pixels, too large to open safely "
-            f"(limit {MAX_PIXELS // 1_000_000} megapixels)."
-        )
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for broken data
+        raise ResponseError(f"The {what} could not be read as {mime}: {_reason(exc)}") from None
     return ImageInfo(mime, width, height)
+
+
+def _reason(exc: Exception) -> str:
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "its header is not one Pillow recognises"  # its own text names a BytesIO at 0x...
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _looks_truncated(data: bytes, mime: str) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import atomic_write
-from .keys import ApiKey
+from .keys import ApiKey, optional_key
 
 COLAB_SECRET = "MESHAPI_API_KEY"
 # Colab sets this in every runtime; its kernel also imports google.colab at start-up.
@@ -39,9 +39,8 @@ _lock = threading.Lock()
 _found: tuple[ApiKey | None, str] | None = None
 
 
-def _as_key(value: object) -> ApiKey | None:
-    text = value.strip() if isinstance(value, str) else ""
-    return ApiKey(text) if text else None
+def _as_key(value: object, where: str = "The remembered key") -> ApiKey | None:
+    return optional_key(value, where)
 
 
 # -- Colab ----------------------------------------------------------------------------
@@ -63,7 +62,7 @@ def colab_secret() -> ApiKey | None:
     # waiting for the page, or no google.colab at all: all mean "no key here", quietly.
     except Exception:  # noqa: BLE001
         return None
-    return _as_key(value)
+    return _as_key(value, f"The Colab secret {COLAB_SECRET}")
 
 
 # -- the OS keyring -------------------------------------------------------------------
@@ -88,9 +87,10 @@ def _keyring_key() -> ApiKey | None:
     if backend is None:
         return None
     try:
-        return _as_key(backend.get_password(KEYRING_SERVICE, KEYRING_USERNAME))
+        value = backend.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
     except Exception:  # noqa: BLE001 - a locked or refusing keyring is skipped like a missing key
         return None
+    return _as_key(value, "The key in the OS keyring")  # a broken key is refused, not skipped
 
 
 # -- the private file -----------------------------------------------------------------
@@ -108,7 +108,7 @@ def _file_key() -> ApiKey | None:
     try:
         if os.name == "posix" and path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)  # loosened by hand or by a copy: owner only again
-        return _as_key(path.read_text(encoding="utf-8"))
+        return _as_key(path.read_text(encoding="utf-8"), f"The key remembered in {path}")
     except (OSError, UnicodeDecodeError):
         return None
 

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from .errors import InvalidOptionError
+from .keys import hide_keys
 
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -33,8 +34,12 @@ def _not_json(name: str) -> Any:
 
 
 def short(value: Any, limit: int = 60) -> str:
-    """repr of user input for a message, cut so a pasted essay doesn't flood the error."""
-    text = repr(value)
+    """repr of user input for a message, cut so a pasted essay doesn't flood the error.
+
+    Key-shaped words (and any key this process knows) are masked: a key pasted in
+    the wrong place must not come back in an error message.
+    """
+    text = hide_keys(repr(value))
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 

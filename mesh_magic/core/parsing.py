@@ -10,12 +10,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from .constants import MAX_TIMESTAMP
 from .errors import ResponseError
+from .keys import SECRETS
 
+# Image data is never text a key could hide in, and scanning it would cost a copy.
+_NOT_TEXT = frozenset({"b64_json"})
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.I)
 
 
@@ -60,7 +65,12 @@ def load_json(body: bytes, *, what: str = "response") -> Any:
 
 
 def parse_generation(payload: Any) -> ParsedGeneration:
-    """Items and per-item problems from a 200 body (or a stream's final chunk)."""
+    """Items and per-item problems from a 200 body (or a stream's final chunk).
+
+    Everything the server wrote (a revised prompt, a URL, usage) is scrubbed of known
+    keys first: a server that echoes the key must not get it into results or files.
+    """
+    payload = SECRETS.scrub_tree(payload, skip=_NOT_TEXT)
     if not isinstance(payload, dict):
         raise ResponseError("The response is JSON but not an object with a 'data' list.")
     data = payload.get("data")
@@ -75,11 +85,14 @@ def parse_generation(payload: Any) -> ParsedGeneration:
             items.append(parse_item(entry, index))
         except ResponseError as exc:
             errors.append((index, exc))
-    created = payload.get("created")
     usage: dict[str, Any] = payload["usage"] if isinstance(payload.get("usage"), dict) else {}
-    extra = {k: payload[k] for k in ("size", "quality", "output_format", "background") if k in payload}
+    extra = {
+        k: payload[k]
+        for k in ("size", "quality", "output_format", "background")
+        if isinstance(payload.get(k), str)
+    }
     return ParsedGeneration(
-        created=created if isinstance(created, int) else None,
+        created=as_timestamp(payload.get("created")),
         items=items,
         item_errors=errors,
         usage=usage,
@@ -87,16 +100,34 @@ def parse_generation(payload: Any) -> ParsedGeneration:
     )
 
 
+def as_timestamp(value: Any) -> int | None:
+    """A `created` field as whole seconds since 1970, or None when it is not a usable time.
+
+    Servers send floats, strings, 1e20 or negatives; only a finite number between 1970
+    and the year 9999 is kept, so later date arithmetic can never overflow.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value) if 0 < value <= MAX_TIMESTAMP else None
+
+
+def as_text(value: Any) -> str | None:
+    """A field that must be a non-empty string (b64_json, url, ids), or None for anything else."""
+    return value if isinstance(value, str) and value else None
+
+
 def parse_item(entry: Any, index: int) -> RawItem:
     if not isinstance(entry, dict):
         raise ResponseError(f"Image {index + 1} in the response is not an object.")
     revised = entry.get("revised_prompt")
     revised = revised if isinstance(revised, str) and revised.strip() else None
-    b64 = entry.get("b64_json")
-    url = entry.get("url")
-    if isinstance(b64, str) and b64:
+    b64 = as_text(entry.get("b64_json"))
+    url = as_text(entry.get("url"))
+    if b64 is not None:
         return RawItem(index=index, b64=b64, revised_prompt=revised)
-    if isinstance(url, str) and url:
+    if url is not None:
         if url[:5].lower() == "data:":
             return RawItem(index=index, data_uri=url, revised_prompt=revised)
         if url.lower().startswith(("https://", "http://")):
@@ -132,8 +163,8 @@ class StreamEvent:
 
 def _as_index(value: Any) -> int:
     try:
-        return max(0, int(value or 0))
-    except (TypeError, ValueError):
+        return max(0, min(int(value or 0), 1_000))
+    except (TypeError, ValueError, OverflowError):
         return 0  # only labels a preview: not worth failing the stream over
 
 
@@ -146,22 +177,20 @@ def classify_event(event_name: str, data: str) -> StreamEvent:
         return StreamEvent("ignore")
     try:
         payload = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ResponseError("The stream sent an event that is not JSON.") from None
     if not isinstance(payload, dict):
         return StreamEvent("ignore")
+    payload = SECRETS.scrub_tree(payload, skip=_NOT_TEXT)  # see parse_generation
     if "error" in payload and payload["error"]:
         return StreamEvent("error", payload)
-    kind = payload.get("type") or event_name or ""
+    kind = as_text(payload.get("type")) or event_name or ""
+    # Typed here, once: a b64_json that is a number or a list is no image, not a crash later.
+    b64 = as_text(payload.get("b64_json"))
     if kind == "image_generation.partial_image":
-        return StreamEvent(
-            "partial",
-            payload,
-            b64=payload.get("b64_json"),
-            index=_as_index(payload.get("partial_image_index")),
-        )
+        return StreamEvent("partial", payload, b64=b64, index=_as_index(payload.get("partial_image_index")))
     if kind == "image_generation.completed":
-        return StreamEvent("image", payload, b64=payload.get("b64_json"))
+        return StreamEvent("image", payload, b64=b64)
     if payload.get("object") == "image.chunk" or "status" in payload or "data" in payload:
         if isinstance(payload.get("data"), list) and payload["data"]:
             return StreamEvent("final", payload)

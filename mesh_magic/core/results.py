@@ -232,8 +232,16 @@ class GeneratedImage:
         target = Path(path).expanduser()
         # A folder (existing, with a trailing slash, or a name without an extension) gets a name.
         if target.is_dir() or str(path).endswith(("/", "\\")) or not target.suffix:
+            from .files import claim
+
             target.mkdir(parents=True, exist_ok=True)
-            target = target / f"{self.slug()}.{self.extension}"
+            stem = self.slug()
+            # A name of our choosing never replaces a file: claimed atomically, -2, -3...
+            target = target / f"{stem}.{self.extension}"
+            counter = 1
+            while not claim(target):
+                counter += 1
+                target = target.with_name(f"{stem}-{counter}.{self.extension}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(self.data)
         return target
@@ -312,6 +320,8 @@ class ImageResult(Sequence[GeneratedImage]):
         self.usage: dict[str, Any] = usage or {}
         self.display_max_px = display_max_px
         self.interrupted = interrupted
+        # Why `save=` / --save failed, if it did: the images are still here (a warning says so).
+        self.save_error: str | None = None
         self.notes: list[str] = list(notes)
 
     @overload

@@ -20,13 +20,15 @@ import hashlib
 import json
 import secrets
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from .errors import CacheMissError
+from .errors import CacheMissError, MeshImageError, MeshImageWarning
 from .files import atomic_write, json_bytes, sidecar_for
 from .images import EXTENSIONS
+from .parsing import as_timestamp
 from .urls import public_url
 
 if TYPE_CHECKING:
@@ -80,6 +82,8 @@ class Store:
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = (Path(root).expanduser() if root else default_store_dir()).absolute()
+        # Entries found unreadable or malformed so far (history and the cache skip them).
+        self.skipped = 0
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Store:
@@ -98,7 +102,7 @@ class Store:
         file is removed again and the error raised. The copy holds no bytes: its
         `.data` reads the file back (checked against the sha256 kept here).
         """
-        created = image.created or int(time.time())
+        created = as_timestamp(image.created) or int(time.time())
         day = time.strftime("%Y-%m-%d", time.gmtime(created))
         stem = f"{time.strftime('%H%M%S', time.gmtime(created))}-{secrets.token_hex(4)}"
         folder = self.root / "images" / day
@@ -151,9 +155,14 @@ class Store:
         for key in keys:
             index = self.root / "cache" / f"{key}.json"
             try:
-                entry = json.loads(index.read_bytes())
+                raw = index.read_bytes()
+            except OSError:
+                continue  # not asked before: the usual miss
+            try:
+                entry = json.loads(raw)
                 images = [self.load(self._inside(rel), verify=True) for rel in entry["images"]]
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                self.skipped += 1  # a broken entry is a miss: the request is sent again
                 continue
             if not images:
                 continue
@@ -171,43 +180,45 @@ class Store:
             raise ValueError(f"cache entry points outside the store: {relative!r}")
         return self.root.joinpath(*rel.parts)
 
-    def load(self, path: Path, meta: dict[str, Any] | None = None, *, verify: bool = False) -> GeneratedImage:
+    def load(self, path: Path, meta: Any = None, *, verify: bool = False) -> GeneratedImage:
         """An image from its sidecar (read unless given); its bytes stay on disk until `.data`.
 
-        `verify` also reads the image now and checks its sha256 (the cache does, so a
-        damaged file is a miss rather than an error later). Raises OSError/ValueError/
-        KeyError if the sidecar or (with `verify`) the image is bad.
+        Raises OSError/ValueError if the sidecar is bad (not a JSON object, a field missing
+        or of the wrong type) or, with `verify`, if the image file is missing, changed since
+        (sha256) or does not decode completely. The cache verifies, so a damaged file is a
+        miss; history does not (reading every image would make it slow): `.data` checks
+        the sha256 when the bytes are read.
         """
         from .results import GeneratedImage, ImageParent
 
         if meta is None:
-            meta = json.loads(path.with_suffix(".json").read_bytes())
+            try:
+                meta = json.loads(path.with_suffix(".json").read_bytes())
+            except RecursionError:
+                raise ValueError(f"the sidecar of {path.name} is nested too deeply") from None
+        fields = _sidecar_fields(meta, path)
         digest = meta.get("sha256")
         if not isinstance(digest, str):
-            raise ValueError(f"{path}: the sidecar records no sha256")
-        if verify and hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise ValueError(f"{path} does not match its sidecar's sha256")
+            raise ValueError(f"the sidecar of {path.name} records no sha256")
+        if verify:
+            _verify_image(path, digest)
         return GeneratedImage.stored(
             path,
             digest,
-            mime_type=meta["mime_type"],
-            width=meta["width"],
-            height=meta["height"],
-            prompt=meta["prompt"],
-            model=meta["model"],
-            revised_prompt=meta.get("revised_prompt"),
-            request_id=meta.get("request_id"),
-            created=meta.get("created"),
-            params=meta.get("params") or {},
-            index=meta.get("index", 0),
+            **fields,
+            revised_prompt=_text_or_none(meta.get("revised_prompt")),
+            request_id=_text_or_none(meta.get("request_id")),
+            created=as_timestamp(meta.get("created")),
+            params=meta["params"] if isinstance(meta.get("params"), dict) else {},
+            index=meta["index"] if type(meta.get("index")) is int else 0,
             operation=str(meta.get("operation") or "generate"),
             parents=tuple(
                 ImageParent(str(p["sha256"]), p.get("path"), p.get("label"), p.get("size"))
-                for p in meta.get("parents") or ()
+                for p in (meta.get("parents") if isinstance(meta.get("parents"), list) else ())
                 if isinstance(p, dict) and p.get("sha256")
             ),
-            cost=meta.get("cost") if isinstance(meta.get("cost"), (int, float)) else None,
-            latency_s=meta.get("latency_s") if isinstance(meta.get("latency_s"), (int, float)) else None,
+            cost=_number_or_none(meta.get("cost")),
+            latency_s=_number_or_none(meta.get("latency_s")),
         )
 
     def sidecars(self) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -225,12 +236,15 @@ class Store:
             for meta_path in day.glob("*.json"):
                 try:
                     meta = json.loads(meta_path.read_bytes())
-                except (OSError, ValueError):
+                except (OSError, ValueError, RecursionError):
+                    self.skipped += 1
                     continue
                 if not isinstance(meta, dict):
+                    self.skipped += 1
                     continue
                 ext = EXTENSIONS.get(str(meta.get("mime_type", "")), "bin")
-                stamp = meta.get("stored_at") or meta.get("created") or 0
+                # Sorted by number only: a sidecar with "stored_at": "soon" must not break the sort.
+                stamp = _number_or_none(meta.get("stored_at")) or as_timestamp(meta.get("created")) or 0
                 found.append((stamp, meta_path.name, meta_path.with_suffix(f".{ext}"), meta))
             found.sort(key=lambda item: (item[0], item[1]), reverse=True)
             for _, _, path, meta in found:
@@ -244,6 +258,7 @@ class Store:
         Both filters are case-insensitive substrings; `text` also matches the revised prompt.
         """
         out: list[GeneratedImage] = []
+        self.skipped = 0
         needle = text.lower() if text else None
         wanted_model = model.lower() if model else None
         for path, meta in self.sidecars():
@@ -254,14 +269,58 @@ class Store:
                 if needle not in haystack:
                     continue
             if not _same_size(path, meta):
-                continue  # gone or rewritten; the sha256 is checked whenever the bytes are read
+                self.skipped += 1  # gone or rewritten; the sha256 is checked whenever bytes are read
+                continue
             try:
                 out.append(self.load(path, meta))
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError):
+                self.skipped += 1
                 continue
             if n is not None and len(out) >= n:
                 break
+        if self.skipped:
+            warnings.warn(self.skipped_note(), MeshImageWarning, stacklevel=2)
         return out
+
+    def skipped_note(self) -> str:
+        many = self.skipped != 1
+        return (
+            f"Skipped {self.skipped} unreadable or malformed entr{'ies' if many else 'y'} in the store "
+            f"{self.root} (a sidecar or image file that is missing, corrupt or not ours)."
+        )
+
+
+def _sidecar_fields(meta: Any, path: Path) -> dict[str, Any]:
+    """The fields an image cannot do without, type-checked: a sidecar is a file anyone can edit."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"the sidecar of {path.name} is not a JSON object")
+    fields = {"mime_type": str, "prompt": str, "model": str, "width": int, "height": int}
+    for name, kind in fields.items():
+        value = meta.get(name)
+        if type(value) is not kind or (isinstance(value, int) and value <= 0):
+            raise ValueError(f"the sidecar of {path.name} has no usable {name!r}")
+    return {name: meta[name] for name in fields}
+
+
+def _verify_image(path: Path, digest: str) -> None:
+    """The file is the one the sidecar describes and decodes completely, else ValueError."""
+    from .images import inspect_image
+
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"{path} does not match its sidecar's sha256")
+    try:
+        inspect_image(data, what=f"stored image {path.name}")
+    except MeshImageError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _same_size(path: Path, meta: dict[str, Any]) -> bool:

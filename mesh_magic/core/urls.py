@@ -9,12 +9,20 @@ from .constants import OFFLINE, OFFLINE_ROOT
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost",) or host.endswith(".localhost"):
+    """A literal loopback address (127.0.0.0/8, ::1) or the name `localhost` itself.
+
+    Not `*.localhost`: such names resolve wherever the system's resolver says, and
+    plain http:// with the key is allowed only where it cannot leave the machine.
+    """
+    if host.lower() == "localhost":
         return True
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is loopback too
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def api_root(base_url: str) -> str:

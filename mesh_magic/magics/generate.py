@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 
 from ..core.errors import InvalidOptionError, MeshImageError
-from ..core.generate import Plan, new_progress, raise_total_failure, run
+from ..core.generate import Plan, new_progress, raise_total_failure, run, warn_unsaved
 from ..core.pricing import prepare
 from ..core.prompt import prepare_prompts
 from ..core.results import ImageResult
@@ -52,6 +52,7 @@ class GenerateMagics(Magics):
         result = self._run(call, display=not args.no_display)
         if args.out:
             self._namespace[args.out] = result
+        warn_unsaved(result)  # shown and bound first: a failed --save loses nothing
         return result
 
     def _parse(self, line: str, cell: str | None) -> tuple[Any, str]:
@@ -87,6 +88,11 @@ class GenerateMagics(Magics):
             raise
         # Shown already (in place of the progress box) or not wanted: the displayhook skips it.
         if progress is None or progress.finish(result):
+            self._quiet.add(id(result))
+        elif result.save_error:
+            from IPython.display import display as show
+
+            show(result)  # now, before the save's warning, rather than after it by the displayhook
             self._quiet.add(id(result))
         return result
 

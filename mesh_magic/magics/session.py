@@ -50,6 +50,12 @@ def _verbatim(key: str) -> bool:
 
 
 def parse_assignment(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        # Not repeated: a word typed without api_key= is often the key itself.
+        raise InvalidOptionError(
+            "%meshimg_config takes KEY=VALUE pairs, e.g. model=google/imagen-4 (a word without '=' "
+            "is not repeated here: it may be a key). To set the key: %meshimg_config --login."
+        )
     key, raw = split_pair(item, example="model=google/imagen-4")
     if key not in SETTING_NAMES and key != "api_key":
         raise InvalidOptionError(f"Unknown setting {key!r}. Known: api_key, {', '.join(SETTING_NAMES)}.")

@@ -20,7 +20,7 @@ class ConfigTable:
         self.rows: list[tuple[str, str, str]] = [
             (
                 "api_key",
-                mask_key(settings.api_key.reveal() if settings.api_key else None),
+                settings.api_key.masked if settings.api_key else mask_key(None),
                 settings.sources.get("api_key", ""),
             )
         ]

@@ -22,8 +22,12 @@ control routes ``GET /_mesh/requests``,
 
 Fault kinds (``Fault.kind``): status, latency, slow_body, malformed_json, non_json,
 empty_data, missing_fields, corrupt_b64, not_image, truncated_image, huge_image,
+corrupt_image (a garbage IDAT, IEND intact), hollow_image (8000x9900 declared over a
+10-byte IDAT), patch_item / patch_body (``patch``: JSON fields merged into each image item
+/ the answer, e.g. ``{"url": "http://[::1/x.png"}`` or ``{"created": 1e20}``),
 huge_body, reset, stream_break, stream_error, redirect. ``delay`` is waited before any
-kind answers (for slow_body it is how long the body takes to trickle out).
+kind answers (for slow_body it is how long the body takes to trickle out). The request
+log's ``outcome`` says whether each answer was sent in full or the client hung up first.
 
 Heavy imports (Starlette, uvicorn, httpx, Pillow) happen on first use, so importing this
 package for OFFLINE_BASE_URL or MODELS stays cheap.

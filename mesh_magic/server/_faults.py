@@ -21,6 +21,10 @@ FAULT_KINDS = frozenset(
         "not_image",
         "truncated_image",
         "huge_image",
+        "corrupt_image",
+        "hollow_image",
+        "patch_item",
+        "patch_body",
         "huge_body",
         "reset",
         "stream_break",
@@ -61,6 +65,9 @@ class Fault:
     size_mb: float = 64.0
     # Where a status fault's retry_after goes: the header and the body, or only one of them.
     retry_after_in: str = "both"
+    # patch_item / patch_body: JSON fields merged into every image item / the answer (junk
+    # values such as {"url": "http://[::1/x.png"} or {"created": 1e20}).
+    patch: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -71,6 +78,8 @@ class Fault:
             raise ValueError("a 'status' fault needs a status code")
         if self.retry_after_in not in ("both", "header", "body"):
             raise ValueError("retry_after_in must be 'both', 'header' or 'body'")
+        if self.kind in ("patch_item", "patch_body") and not isinstance(self.patch, dict):
+            raise ValueError(f"a {self.kind!r} fault needs a 'patch' object")
         if self.retry_after is not None:
             # Accept numbers for convenience; the header is sent verbatim as text.
             self.retry_after = str(self.retry_after)

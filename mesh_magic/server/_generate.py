@@ -79,6 +79,10 @@ class ImageMaker:
             return _images.not_an_image(), "png"
         if kind == "huge_image":
             return _images.decompression_bomb(), "png"
+        if kind == "corrupt_image":
+            return _images.corrupt_png(), "png"
+        if kind == "hollow_image":
+            return _images.hollow_png(), "png"
         data = self.render(index)
         if kind == "truncated_image":
             return data[: len(data) // 2], self.gen.output_format
@@ -105,6 +109,8 @@ class ImageMaker:
                 item = {"url": f"{self.file_base_url}/v1/files/{name}"}
         if self.gen.entry.get("revises_prompt"):
             item["revised_prompt"] = revised_prompt(self.gen)
+        if fault is not None and fault.kind == "patch_item" and fault.patch:
+            item.update(fault.patch)
         return item
 
     async def items(self, fault: Fault | None) -> list[dict[str, Any]]:
@@ -119,7 +125,7 @@ class ImageMaker:
     def body(self, items: list[dict[str, Any]], fault: Fault | None) -> dict[str, Any]:
         if fault is not None and fault.kind == "empty_data":
             return {"created": int(time.time()), "data": []}
-        return {
+        body = {
             "created": int(time.time()),
             "data": items,
             "usage": usage(self.gen),
@@ -127,6 +133,9 @@ class ImageMaker:
             "quality": self.gen.quality,
             "output_format": self.gen.output_format,
         }
+        if fault is not None and fault.kind == "patch_body" and fault.patch:
+            body.update(fault.patch)
+        return body
 
 
 def _sse(data: Any, event: str | None = None) -> bytes:
@@ -213,15 +222,15 @@ async def openai_stream(
     items = await maker.items(fault)
     created = int(time.time())
     for item in items:
-        yield _sse(
-            {
-                "type": "image_generation.completed",
-                **item,
-                "created": created,
-                "usage": usage(gen),
-                "size": gen.size,
-                "quality": gen.quality,
-                "output_format": gen.output_format,
-            },
-            "image_generation.completed",
-        )
+        event = {
+            "type": "image_generation.completed",
+            **item,
+            "created": created,
+            "usage": usage(gen),
+            "size": gen.size,
+            "quality": gen.quality,
+            "output_format": gen.output_format,
+        }
+        if kind == "patch_body" and fault is not None and fault.patch:
+            event.update(fault.patch)
+        yield _sse(event, "image_generation.completed")

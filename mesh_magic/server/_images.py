@@ -191,6 +191,31 @@ def truncated_png() -> bytes:
     return data[: len(data) // 2]
 
 
+def corrupt_png() -> bytes:
+    """A PNG whose IDAT is garbage (right length, fixed CRC) with IEND intact: passes header checks."""
+    from PIL import Image
+
+    data = bytearray(encode(Image.radial_gradient("L").convert("RGB"), "png"))
+    start = data.index(b"IDAT")
+    length = int.from_bytes(data[start - 4 : start], "big")
+    body = bytes(b ^ 0x5A for b in data[start + 4 : start + 4 + length])
+    data[start + 4 : start + 4 + length] = body
+    data[start + 4 + length : start + 8 + length] = zlib.crc32(b"IDAT" + body).to_bytes(4, "big")
+    return bytes(data)
+
+
+def hollow_png(width: int = 8000, height: int = 9900) -> bytes:
+    """A PNG declaring width x height pixels over a 10-byte IDAT: a bomb's header, no pixels."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    idat = zlib.compress(b"\x00" * 8)[:10]
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     body = kind + data
     return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")

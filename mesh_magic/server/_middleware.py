@@ -92,14 +92,15 @@ class MeshMiddleware:
 
         body = await _read_body(receive)
         parsed = _parse_json(body)
-        self.state.record(_recorded(scope, parsed))
+        record = _recorded(scope, parsed)
+        self.state.record(record)
         is_generation = path.rstrip("/") in IMAGE_PATHS
         fault = self.state.faults.take(path, self._model_of(path, parsed), _wants_stream(parsed))
         scope[FAULT_KEY] = fault
         if is_generation:
             self.state.enter()
         try:
-            await self._run(scope, body, receive, send, fault)
+            await self._run(scope, body, receive, send, fault, record)
         finally:
             if is_generation:
                 self.state.leave()
@@ -114,7 +115,13 @@ class MeshMiddleware:
         return None
 
     async def _run(
-        self, scope: Scope, body: bytes, receive: Receive, send: Send, fault: Fault | None
+        self,
+        scope: Scope,
+        body: bytes,
+        receive: Receive,
+        send: Send,
+        fault: Fault | None,
+        record: RecordedRequest,
     ) -> None:
         if fault is not None and fault.kind == "reset":
             # Outside the task group below, so the error isn't wrapped in a group.
@@ -159,6 +166,8 @@ class MeshMiddleware:
                     group.cancel_scope.cancel()
         except BaseException as exc:  # noqa: BLE001 - re-raised unwrapped
             raise _unwrap(exc) from None
+        finally:
+            record.outcome = "finished" if finished else "disconnected"
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, fault: Fault | None) -> None:
         if fault is None:

@@ -23,6 +23,9 @@ class RecordedRequest:
     json: Any | None
     time: float
     request_id: str = ""  # the X-Request-Id the server answered it with
+    # "" while it runs; "finished" once the whole answer was sent, "disconnected" if the
+    # client hung up first (a cancelled request that a real server might still bill).
+    outcome: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

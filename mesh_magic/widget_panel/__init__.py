@@ -1,9 +1,10 @@
-"""The widget panel: a form for image generation that never blocks the kernel.
+"""The widget panel: a form for image generation and edits that never blocks the kernel.
 
 `panel(**defaults)` (and `%meshimg_panel`) builds an `ImagePanel`. It turns
 widget values into call options and shows what the core reports; all HTTP
-happens in the core's shared engine (`generate.plan` / `arun` on
-`Engine.submit`, the catalog for the model list). ipywidgets is imported in
+happens in the core's shared engine (`pricing.prepare`, then `generate.arun` on
+`Engine.submit`, the catalog for the model list). Edits take the same path with
+the image input's options (`image`, `operation`, `mask`, `region`, `references`). ipywidgets is imported in
 this package and nowhere else, so `%load_ext mesh_magic` stays light.
 """
 
@@ -28,12 +29,12 @@ from ..core.generate import CALL_OPTIONS, Plan, arun, new_progress
 from ..core.pricing import prepare
 from ..core.results import GeneratedImage, ImageResult
 from ..render.html import status_html
-from ..render.progress import retry_note
+from .editing import EditControls
 from .estimate import GENERATE_TIP, EstimateView
 from .form import Form, parse_params
 from .gallery import DEFAULT_SAVE_DIR, Gallery, close_tree, save_image
 from .models import ModelPicker
-from .status import done_text, error_html
+from .status import error_html, outcome, progress_text
 
 __all__ = ["ImagePanel", "panel", "parse_params"]
 
@@ -53,7 +54,7 @@ class _Run:
 
 
 class ImagePanel:
-    """Prompt, model picker, options, Generate/Cancel, status, errors and a gallery.
+    """Prompt, model picker, options, image input, Generate/Cancel, status, errors and a gallery.
 
     One generation runs at a time: while it is in flight Generate is disabled
     and further clicks are ignored (no duplicate, possibly billed, requests);
@@ -65,7 +66,8 @@ class ImagePanel:
     Widgets for scripting and tests: `prompt`, the setting inputs (`model`, `size`,
     `quality`, `n`, `output_format`, `params`), `generate_button`, `cancel_button`,
     `apply_button`, `save_dir`, `status`, `errors`, `model_note`, `gallery`;
-    the displayed root is `root`.
+    the image input `image_input` (its `operation`, `upload`, `mask_upload`,
+    `region` X/Y/W/H); the displayed root is `root`.
     """
 
     def __init__(self, **defaults: Any) -> None:
@@ -83,7 +85,20 @@ class ImagePanel:
         self.form = Form(settings)
         self._build()
         self.models = ModelPicker(self.form.fields["model"], self.model_note)
-        self.estimate = EstimateView(self.models, self.prompt, self.options, self.estimate_line)
+        self.edits = EditControls(
+            self.form,
+            self.prompt,
+            self.generate_button,
+            self.models,
+            run=lambda operation: self._on_generate(operation=operation),
+            refresh=self._refresh_estimate,
+        )
+        self.image_input = self.edits.input
+        self.operation = self.image_input.operation
+        self._layout()
+        self.estimate = EstimateView(
+            self.models, self.edits.prompt, self.options, self.estimate_line, self.edits.not_ready
+        )
         self.models.on_loaded.append(self._refresh_estimate)
         for widget in (self.prompt, *self.form.fields.values()):
             widget.observe(lambda _: self._refresh_estimate(), names="value")
@@ -116,7 +131,7 @@ class ImagePanel:
         self.estimate_line = widgets.HTML()
         self.status = widgets.HTML(value=status_html("Ready."))
         self.errors = widgets.HTML(value="")
-        self._gallery = Gallery(self._save)
+        self._gallery = Gallery(self._save, lambda action, image: self.edits.on_tile(action, image))
         self.gallery = self._gallery.box
         for widget, name in (
             (self.prompt, "prompt"),
@@ -129,6 +144,8 @@ class ImagePanel:
             (self.errors, "errors"),
         ):
             widget.add_class(f"mesh-panel-{name}")
+
+    def _layout(self) -> None:
         self.root = widgets.VBox(
             [
                 widgets.HTML("<b>MeshAPI images</b>"),
@@ -178,6 +195,8 @@ class ImagePanel:
             )
             if self.form.fields.get("model") in inputs:
                 rows.append(self.model_note)
+        image = self.image_input
+        rows += [image.row, image.mask_row, image.note]
         buttons = [self.generate_button, self.cancel_button, self.apply_button, self.save_dir]
         rows.append(widgets.Box(buttons, layout=row))
         return rows
@@ -228,26 +247,32 @@ class ImagePanel:
         self._on_cancel(None)
         close_tree(self.root)
 
-    def options(self) -> dict[str, Any]:
-        """The call options the widgets describe (raises InvalidOptionError on bad params).
+    def options(self, operation: str | None = None) -> dict[str, Any]:
+        """The call options the widgets describe (raises InvalidOptionError on bad params),
+        with the image input's (for `operation`, if given, instead of the picker's).
 
         Only inputs that differ from what the call would get anyway are options, so a
         value left as the session (or default) has it is not sent as if the user chose it.
         """
         base = _config.resolve({k: v for k, v in self._defaults.items() if k not in CALL_OPTIONS})
         chosen = {k: v for k, v in self.form.values().items() if v != getattr(base, k)}
-        return {**self._defaults, **chosen}
+        return self.edits.options({**self._defaults, **chosen}, operation)
+
+    def use(self, image: Any, operation: str = "edit") -> bool:
+        """Put `image` (a GeneratedImage, PIL image, bytes or path) in the input for `operation`;
+        False (the reason shown under the input) if the image or the operation is refused."""
+        return self.image_input.use(image, operation, self.edits.models())
 
     # -- generate ----------------------------------------------------------
 
-    def _on_generate(self, _button: Any = None) -> None:
+    def _on_generate(self, _button: Any = None, *, operation: str | None = None) -> None:
         with self._lock:
             if self._active is not None:
                 return  # a double click: the first request is already on its way
             try:
                 # Estimated and checked against the limits before anything is sent. The engine
                 # loop never waits for this lock while no run is active, so waiting on it is safe.
-                call = prepare(self.prompt.value, self.options())
+                call = prepare(self.edits.prompt(operation), self.options(operation))
             except InvalidOptionError as exc:
                 self._show_errors([(None, exc)])
                 self._set_status("Not sent: fix the input below.", "warn")
@@ -286,35 +311,14 @@ class ImagePanel:
             # Cancelling runs the done callback (`_finish`) right here, with what arrived.
             run.future.cancel()
 
-    def _outcome(
-        self, run: _Run, future: concurrent.futures.Future[ImageResult]
-    ) -> tuple[ImageResult, list[tuple[str | None, BaseException]]]:
-        """The result of a finished run and the problems to show, with the status set."""
-        elapsed = run.progress.elapsed
-        if future.cancelled():
-            result = run.progress.result(interrupted=True)
-            self._set_status(
-                f"Cancelled after {elapsed:.1f} s: kept {len(result)} of {run.call.total_images} images.",
-                "warn",
-            )
-            return result, []
-        error = future.exception()
-        if error is not None:
-            self._set_status(f"Failed after {elapsed:.1f} s.", "error")
-            return run.progress.result(interrupted=True), [(None, error)]
-        result = future.result()
-        self._set_status(
-            done_text(result, run.call, elapsed), "error" if not len(result) and result.errors else "ok"
-        )
-        return result, []
-
     def _finish(self, run: _Run, future: concurrent.futures.Future[ImageResult]) -> None:
         with self._lock:
             if self._active is not run:
                 return
             self._active = None
         try:
-            result, problems = self._outcome(run, future)
+            result, problems, text, kind = outcome(run.call, run.progress, future)
+            self._set_status(text, kind)
             problems += [(err.model, err.error) for err in result.errors]
             self.results.append(result)
             self._gallery.show(result)
@@ -337,12 +341,7 @@ class ImagePanel:
         if self._active is not run or (not force and now - self._last_status < STATUS_INTERVAL):
             return
         self._last_status = now
-        counts = run.progress.counts()
-        text = (
-            f"Generating… {counts['images']}/{run.call.total_images} images · "
-            f"{counts['done'] + counts['failed']}/{len(run.progress.items)} requests · "
-            f"{run.progress.elapsed:.1f} s{retry_note(run.progress)}"
-        )
+        text = progress_text(run.call, run.progress)
         with self._lock:
             # Checked again under the lock: a Cancel on another thread may have just
             # finished this run, and its "Cancelled" must not be overwritten.

@@ -2,7 +2,8 @@
 
 Recomputed as the inputs change, from the catalog the model picker loaded (no
 request of its own). Over `max_cost` or `budget` (or with no known price while a
-limit is set), Generate is disabled and the line says why.
+limit is set), or while the form cannot run yet (an edit without its image or
+prompt), Generate is disabled and the line says why.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ class EstimateView:
     def __init__(
         self,
         picker: ModelPicker,
-        prompt: widgets.Textarea,
+        prompt: Callable[[], str],
         options: Callable[[], dict[str, Any]],
         widget: widgets.HTML,
+        not_ready: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.picker = picker
         self.prompt = prompt
         self.options = options
+        self.not_ready = not_ready
         self.widget = widget
         self.widget.add_class("mesh-panel-estimate")
         self.blocked: str | None = None  # why a limit refuses what the form would send
@@ -48,8 +51,12 @@ class EstimateView:
             generate.tooltip = self.blocked or GENERATE_TIP
 
     def _estimate(self) -> None:
+        reason = self.not_ready()
+        if reason is not None:
+            self._show("", reason)
+            return
         try:
-            call = plan(self.prompt.value.strip() or "a prompt", self.options())
+            call = plan(self.prompt().strip() or "a prompt", self.options())
         except InvalidOptionError:
             self._show("", None)  # the form's own error shows when Generate is pressed
             return
@@ -66,5 +73,7 @@ class EstimateView:
         self.text, self.blocked = text, blocked
         if blocked is None:
             self.widget.value = f'<span style="font-size:12px;opacity:.8">{html.escape(text)}</span>'
+        elif not text:
+            self.widget.value = status_html(f"Not ready: {blocked}.", "warn")
         else:
             self.widget.value = status_html(f"{text} — not sent: {blocked}", "warn")

@@ -1,4 +1,4 @@
-"""The panel's gallery: a tile per image (thumbnail, caption, Save), newest first, bounded."""
+"""The panel's gallery: a tile per image (thumbnail, caption, Save, edit actions), newest first, bounded."""
 
 from __future__ import annotations
 
@@ -20,6 +20,23 @@ GALLERY_PX = 192
 MAX_TILES = 60
 
 SaveHandler = Callable[[GeneratedImage, widgets.Button], object]
+ActionHandler = Callable[[str, GeneratedImage], object]
+# A tile's edit actions: (action, label, icon, tooltip). Edit and Use as reference put the
+# image in the panel's input; Upscale and Remove background run at once. Short labels: a
+# tile is under 210 px wide.
+ACTIONS = (
+    ("edit", "Edit", "pencil", "Edit: put this image in the input to change it"),
+    ("upscale", "Upscale", "expand", "Upscale this image now"),
+    ("remove_background", "Remove bg", "eraser", "Remove background: cut this image out now"),
+    ("reference", "Reference", "paperclip", "Use as reference: add this image to the input"),
+)
+
+
+_SMALL = {"font_size": "12px"}
+
+
+def _small_button() -> widgets.Layout:
+    return widgets.Layout(width="auto", height="26px", padding="0 4px", margin="0")
 
 
 def close_tree(widget: widgets.Widget) -> None:
@@ -31,8 +48,9 @@ def close_tree(widget: widgets.Widget) -> None:
 class Gallery:
     """Tiles of generated images; `box` is the widget to lay out."""
 
-    def __init__(self, on_save: SaveHandler) -> None:
+    def __init__(self, on_save: SaveHandler, on_action: ActionHandler) -> None:
         self.on_save = on_save
+        self.on_action = on_action
         self.box = widgets.Box(
             layout=widgets.Layout(
                 display="flex", flex_flow="row wrap", grid_gap="8px", align_items="flex-start", width="100%"
@@ -59,12 +77,23 @@ class Gallery:
         )
         caption = widgets.HTML(gallery_caption_html(image), layout=widgets.Layout(width=f"{width}px"))
         save = widgets.Button(
-            description="Save", icon="download", tooltip="Save full size", layout=widgets.Layout(width="auto")
+            description="Save",
+            icon="download",
+            tooltip="Save full size",
+            layout=_small_button(),
+            style=_SMALL,
         )
         save.add_class("mesh-panel-save")
         save.on_click(lambda button: self.on_save(image, button))
         tile = widgets.VBox(
-            [picture, caption, save],
+            [
+                picture,
+                caption,
+                widgets.Box(
+                    [save, *self._actions(image)],
+                    layout=widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="4px"),
+                ),
+            ],
             layout=widgets.Layout(
                 padding="6px",
                 border=f"1px solid {BORDER}",
@@ -74,6 +103,15 @@ class Gallery:
         )
         tile.add_class("mesh-panel-tile")
         return tile
+
+    def _actions(self, image: GeneratedImage) -> list[widgets.Button]:
+        buttons = []
+        for action, label, icon, tip in ACTIONS:
+            button = widgets.Button(description=label, icon=icon, tooltip=tip, layout=_small_button())
+            button.add_class(f"mesh-panel-{action.replace('_', '-')}")
+            button.on_click(lambda _, action=action: self.on_action(action, image))
+            buttons.append(button)
+        return buttons
 
 
 def save_image(folder_text: str, image: GeneratedImage) -> Path:

@@ -192,8 +192,9 @@ NOTEBOOK_CELLS = [
 def test_executed_notebook_has_no_key(
     sentinel_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nbclient
     import nbformat
+
+    from tests.support.notebooks import code_notebook, run_notebook
 
     server = sentinel_server
     echo = f"bad key {SENTINEL_KEY}"
@@ -210,15 +211,7 @@ def test_executed_notebook_has_no_key(
     monkeypatch.setenv("MESHAPI_API_KEY", SENTINEL_KEY)
     monkeypatch.setenv("MESHAPI_BASE_URL", server.base_url)
     monkeypatch.setenv("MESHIMG_STORE_DIR", str(tmp_path / "nb-store"))
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in NOTEBOOK_CELLS]
-    nbclient.NotebookClient(
-        nb,
-        timeout=60,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    nb = run_notebook(code_notebook(*NOTEBOOK_CELLS), tmp_path, allow_errors=True)
     path = tmp_path / "executed.ipynb"
     nbformat.write(nb, path)
     text = path.read_bytes()

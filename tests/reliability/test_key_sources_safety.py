@@ -126,18 +126,11 @@ COLAB_CELLS = [
 
 
 def _run_notebook(cells: list[str], env: dict[str, str], tmp_path: Path) -> tuple[Any, bytes]:
-    import nbclient
     import nbformat
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-    nbclient.NotebookClient(
-        nb,
-        timeout=60,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute(env=env)
+    from tests.support.notebooks import code_notebook, run_notebook
+
+    nb = run_notebook(code_notebook(*cells), tmp_path, allow_errors=True, env=env)
     path = tmp_path / "executed.ipynb"
     nbformat.write(nb, path)
     return nb, path.read_bytes()

@@ -18,21 +18,42 @@ def read_notebook(name: str) -> Any:
 
 
 def code_notebook(*sources: str) -> Any:
+    """A notebook of code cells for the python3 kernel (its kernelspec set, as JupyterLab wants)."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
     nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
     return nb
 
 
-def run_notebook(nb: Any, cwd: Path, timeout: int = 60) -> Any:
-    """Execute `nb` in a fresh python3 kernel (inheriting os.environ) with `cwd` as its folder."""
+def run_notebook(
+    nb: Any,
+    cwd: Path,
+    timeout: int = 60,
+    *,
+    allow_errors: bool = False,
+    env: dict[str, str] | None = None,
+) -> Any:
+    """Execute `nb` in a fresh python3 kernel with `cwd` as its folder.
+
+    The kernel inherits os.environ unless `env` is given; with `allow_errors` a failing cell
+    leaves its error output and the next cells still run.
+    """
     from nbclient import NotebookClient
 
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(cwd)}},
     )
-    client.execute()
+    client.execute(**({} if env is None else {"env": env}))  # nbclient treats env=None as no env
     return nb
 
 

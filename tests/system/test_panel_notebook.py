@@ -1,4 +1,4 @@
-"""notebooks/panel.ipynb runs in a real kernel against a MeshServer found through the env."""
+"""notebooks/panel.ipynb runs in a real kernel against a MeshServer found through the env: generate, edit."""
 
 from __future__ import annotations
 
@@ -39,9 +39,15 @@ def test_the_notebook_runs_and_generates(meshapi_env: MeshServer, tmp_path: Path
     summary = next(t for t in texts if "generation(s) so far" in t)
     assert "1 generation(s) so far" in summary and "2 images, 0 errors" in summary
     assert "sizes seen by the callback: ['512x512', '512x512']" in summary
-    assert any("kernel answered: panel busy=False, results so far=1" in t for t in texts)
+    # The edit section: both images of the generation edited from the first one.
+    edited = next(t for t in texts if "->" in t)
+    assert edited.splitlines() == ["edit of the openai/gpt-image-1 image -> 512x512"] * 2
+    assert any("kernel answered: panel busy=False, results so far=2" in t for t in texts)
     [body] = generation_bodies(meshapi_env)
     assert body["n"] == 2 and body["size"] == "512x512" and body["seed"] == 42
+    [edit] = [r.json for r in meshapi_env.requests if r.path == "/v1/images/edits"]
+    assert edit["operation"] == "edit" and edit["prompt"] == "The same lighthouse under a stormy sky"
+    assert edit["image"].startswith("data:image/") and "quality" not in edit
     # The panel itself is a widget view in the output, not a text repr.
     shown = [
         out

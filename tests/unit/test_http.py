@@ -270,18 +270,22 @@ def test_no_key_for_loopback_sends_no_authorization(settings: Callable[..., Sett
     assert "authorization" not in harness.requests[0].headers
 
 
-def test_plain_http_to_a_remote_host_is_refused_with_a_key(settings: Callable[..., Settings]) -> None:
+# *.localhost resolves wherever the resolver says: only the literal name counts as loopback.
+@pytest.mark.parametrize("base", ["http://api.example.test", "http://img.localhost", "http://127.1"])
+def test_plain_http_to_a_remote_host_is_refused_with_a_key(
+    settings: Callable[..., Settings], base: str
+) -> None:
     calls: list[httpx.Request] = []
     http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: calls.append(r) or ok(b"")))
     with pytest.raises(InvalidOptionError, match="plain http://") as info:
-        MeshClient(settings(base_url="http://api.example.test"), http)
+        MeshClient(settings(base_url=base), http)
     assert MOCK_KEY not in str(info.value)
     assert "MESHIMG_ALLOW_INSECURE_HTTP" in str(info.value)
     assert calls == []
 
 
 @pytest.mark.parametrize(
-    "base", ["http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765", "http://img.localhost"]
+    "base", ["http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765", "http://127.3.2.1"]
 )
 def test_plain_http_allowed_for_loopback(settings: Callable[..., Settings], png: bytes, base: str) -> None:
     harness = Harness(settings(base_url=base), sequence(ok(png)))

@@ -30,7 +30,7 @@ def retryable(
     if body_wait is not None:
         error["retry_after_seconds"] = body_wait
     body = json.dumps({"error": error, "request_id": f"req_{status}"}).encode()
-    return RetryableStatus(status, headers, body, (UNIT_KEY,))
+    return RetryableStatus(status, headers, body)
 
 
 def policy(max_retries: int = 3, seed: int = 1) -> RetryPolicy:

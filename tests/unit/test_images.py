@@ -87,7 +87,15 @@ def test_over_our_pixel_limit_refused() -> None:
     assert side * side > MAX_PIXELS
     with pytest.raises(ResponseError, match="too large to open safely"):
         inspect_image(png_claiming(side, side))
-    assert inspect_image(png_claiming(8_000, 8_000)).width == 8_000
+    # Under the limit, a header claiming 64 MP over a 64-byte IDAT is still no image.
+    with pytest.raises(ResponseError, match="truncated"):
+        inspect_image(png_claiming(8_000, 8_000))
+    side = 2_000
+    whole = png_claiming(side, side).replace(
+        _chunk(b"IDAT", zlib.compress(b"\x00" * 64)),
+        _chunk(b"IDAT", zlib.compress(b"\x00" * ((3 * side + 1) * side))),
+    )
+    assert inspect_image(whole).width == side
 
 
 @pytest.mark.parametrize(("width", "height"), [(1200, 600), (300, 900), (700, 700)])

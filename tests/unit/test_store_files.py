@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mesh_magic.core.errors import StoreError
+from mesh_magic.core.errors import MeshImageWarning, StoreError
 from mesh_magic.core.files import atomic_write
 from mesh_magic.core.results import GeneratedImage
 from mesh_magic.core.store import Store
@@ -135,7 +135,8 @@ def test_unreadable_or_tampered_entries_are_skipped(tmp_path: Path) -> None:
     (good.path.parent / "junk.json").write_text("{not json")
     (good.path.parent / ".x.png.abcd.part").write_bytes(b"half")  # a crashed writer's leftover
     # Listed from its sidecar (history never reads every image), refused when its bytes are read.
-    listed = {im.prompt: im for im in store.history()}
+    with pytest.warns(MeshImageWarning, match="Skipped 1 unreadable"):  # junk.json
+        listed = {im.prompt: im for im in store.history()}
     assert sorted(listed) == ["good", "tampered"]
     assert listed["good"].data == good.data
     with pytest.raises(StoreError, match="sha256"):

@@ -10,7 +10,7 @@ from mesh_magic.core.urls import api_root, host_of, is_loopback, netloc_of, publ
 
 @pytest.mark.parametrize(
     "host",
-    ["localhost", "app.localhost", "a.b.localhost", "127.0.0.1", "127.10.20.30", "::1", "[::1]"],
+    ["localhost", "LocalHost", "127.0.0.1", "127.10.20.30", "::1", "[::1]", "::ffff:127.0.0.1"],
 )
 def test_loopback_hosts(host: str) -> None:
     assert is_loopback(host)
@@ -22,6 +22,9 @@ def test_loopback_hosts(host: str) -> None:
         "",
         "example.com",
         "localhost.example.com",
+        "app.localhost",  # resolves wherever the resolver says: not loopback for the key
+        "a.b.localhost",
+        "localhost.",
         "notlocalhost",
         "10.0.0.1",
         "192.168.1.1",

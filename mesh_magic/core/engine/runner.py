@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ..constants import MAX_RATE_LIMIT_WAIT
-from ..errors import InvalidRequestError, MeshImageError, RateLimitError, ResponseError
+from ..errors import InvalidRequestError, MeshImageError, RateLimitError, ResponseError, unexpected_error
 from ..http.client import Generation, MeshClient, RetryNotice
+from ..keys import SECRETS
 from ..parsing import StreamEvent, decode_b64
 from ..request import ImageRequest
 from ..results import GeneratedImage, ImageParent, ImageResult
@@ -85,12 +86,14 @@ class Runner:
         try:
             await asyncio.gather(*tasks)
         except BaseException:
-            # `one` keeps MeshImageErrors per item; anything else is a bug that ends the call,
-            # and gather alone would leave the other requests running (and billing) unseen.
+            # `one` keeps every Exception per item, so only an interrupt (cancellation) gets
+            # here; gather alone would leave the other requests running (and billing) unseen.
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
             raise
+        if self.store is not None and self.store.skipped:
+            self.progress.note(self.store.skipped_note() + " They were treated as cache misses.")
         return self.progress.result()
 
     def http(self) -> MeshClient:
@@ -130,10 +133,15 @@ class Runner:
         except MeshImageError as exc:
             self.keep_partial(request, exc)
             progress.fail(request, exc)
+        except Exception as exc:  # noqa: BLE001 - the engine's rule: one item fails, the rest go on
+            progress.fail(request, self.unexpected(exc, request))
         except asyncio.CancelledError:
             if progress.items[request.row].status != "done":
                 progress.set_status(request.row, "cancelled")
             raise
+
+    def unexpected(self, exc: BaseException, request: ImageRequest) -> MeshImageError:
+        return unexpected_error(exc, f"The request to {request.model}", SECRETS.scrub)
 
     def price(self, generation: Generation) -> None:
         """Each new image's cost: its model's price per image (None when unknown)."""
@@ -219,7 +227,7 @@ class Runner:
         try:
             # Off the loop: fsyncs would otherwise stall every other request's I/O.
             generation.images = await asyncio.to_thread(self._write, request, generation)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - paid for: shown even when it can't be kept
             reason = f"Could not write to the store {self.store.root}: {exc}"
             self.progress.note(reason)
             for image in generation.images:
@@ -246,6 +254,8 @@ class Runner:
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, MeshImageError):
                 merged.errors.append(outcome)
+            elif isinstance(outcome, Exception):
+                merged.errors.append(self.unexpected(outcome, request))
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:

@@ -10,7 +10,7 @@ from collections.abc import Generator
 
 import httpx
 
-from ..keys import ApiKey
+from ..keys import SECRETS, ApiKey
 
 
 class BearerAuth(httpx.Auth):
@@ -19,6 +19,8 @@ class BearerAuth(httpx.Auth):
     def __init__(self, key: ApiKey | None, root: str) -> None:
         self._key = key
         self._root = httpx.URL(root.rstrip("/"))
+        if key is not None:
+            SECRETS.add(key.reveal())  # the key in use is always among those scrubbed
 
     def covers(self, url: str | httpx.URL) -> bool:
         """Same scheme, host and port as the root (as httpx normalises them), path under it."""

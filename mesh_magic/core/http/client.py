@@ -28,8 +28,16 @@ from ..constants import (
     MODEL_LIST_TIMEOUT,
     max_body_bytes,
 )
-from ..errors import APITimeoutError, AuthenticationError, InvalidOptionError, MeshImageError, ResponseError
+from ..errors import (
+    APITimeoutError,
+    AuthenticationError,
+    InvalidOptionError,
+    MeshImageError,
+    ResponseError,
+    unexpected_error,
+)
 from ..images import inspect_image
+from ..keys import SECRETS
 from ..parsing import ParsedGeneration, RawItem, decode_b64, decode_data_uri, load_json, parse_generation
 from ..results import GeneratedImage, ImageParent
 from ..urls import host_of, is_loopback, netloc_of
@@ -37,7 +45,7 @@ from .auth import BearerAuth
 from .outcomes import error_from_response
 from .retry import RetryableStatus, RetryPolicy, is_retryable_status
 from .streaming import EventCallback, read_stream
-from .transport import Exchange
+from .transport import Exchange, detaches_errors
 
 if TYPE_CHECKING:
     from ..request import ImageRequest
@@ -88,7 +96,6 @@ class MeshClient:
         self.root = settings.api_root.rstrip("/")
         self.policy = RetryPolicy(settings.max_retries, settings.max_retry_wait)
         self._auth = BearerAuth(settings.api_key, self.root)
-        self._secrets = (settings.api_key.reveal(),) if settings.api_key else ()
         self._sleep = sleep
         self._on_retry = on_retry
         self._check_transport_security()
@@ -117,10 +124,11 @@ class MeshClient:
             )
 
     def _exchange(self, what: str, timeout: float, **kwargs: Any) -> Exchange:
-        return Exchange(what, netloc_of(self.root), timeout, self._secrets, **kwargs)
+        return Exchange(what, netloc_of(self.root), timeout, **kwargs)
 
     # -- generations -------------------------------------------------------
 
+    @detaches_errors
     async def generate(
         self,
         request: ImageRequest,
@@ -203,7 +211,7 @@ class MeshClient:
                 timeout=self._timeout(request),
             ) as response:
                 exchange.sent = True
-                exchange.request_id = response.headers.get("x-request-id")
+                exchange.request_id = SECRETS.scrub_optional(response.headers.get("x-request-id"))
                 if response.status_code >= 300:
                     raise await self._failure(response)
                 if "text/event-stream" in response.headers.get("content-type", ""):
@@ -220,7 +228,7 @@ class MeshClient:
                             )
                         )
                     return generation
-                raw = await _read_limited(response, limit, "response")
+                raw = SECRETS.scrub_bytes(await _read_limited(response, limit, "response"))
         try:
             parsed = parse_generation(load_json(raw))
         except ResponseError as exc:
@@ -229,11 +237,11 @@ class MeshClient:
 
     async def _failure(self, response: httpx.Response) -> BaseException:
         """The exception for a non-2xx answer: retryable statuses wait for the policy."""
-        raw = await _read_limited(response, MAX_ERROR_BODY, "error body", truncate=True)
+        raw = SECRETS.scrub_bytes(await _read_limited(response, MAX_ERROR_BODY, "error body", truncate=True))
         status = response.status_code
         if is_retryable_status(status):
-            return RetryableStatus(status, response.headers, raw, self._secrets)
-        return error_from_response(status, response.headers, raw, redact=self._secrets)
+            return RetryableStatus(status, response.headers, raw)
+        return error_from_response(status, response.headers, raw)
 
     async def _materialise(
         self,
@@ -254,13 +262,17 @@ class MeshClient:
             *(self._item_bytes(item) for item in parsed.items), return_exceptions=True
         )
         for item, outcome in zip(parsed.items, outcomes, strict=True):
+            what = f"image {item.index + 1} from {request.model}"
+            if isinstance(outcome, Exception) and not isinstance(outcome, MeshImageError):
+                outcome = unexpected_error(outcome, what.capitalize(), SECRETS.scrub)
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, MeshImageError):
-                    raise outcome
+                    raise outcome  # an interrupt
                 result.errors.append(outcome.with_context(request_id=outcome.request_id or request_id))
                 continue
             try:
-                info = inspect_image(outcome, what=f"image {item.index + 1} from {request.model}")
+                # A full decode (CPU work, ~10 ms a megapixel) off the loop: other requests go on.
+                info = await asyncio.to_thread(inspect_image, outcome, what=what)
             except ResponseError as exc:
                 result.errors.append(exc.with_context(request_id=request_id))
                 continue
@@ -301,6 +313,7 @@ class MeshClient:
 
     # -- models and downloads ----------------------------------------------
 
+    @detaches_errors
     async def list_models(self, kind: str | None = "image") -> list[dict[str, Any]]:
         """The raw model entries of GET /models (a bare array, or an OpenAI-style `data` list)."""
         self._require_key()
@@ -314,16 +327,16 @@ class MeshClient:
                 timeout=timeout,
             )
         if response.status_code >= 300:  # never followed: the key must not go to another host
-            raise error_from_response(
-                response.status_code, response.headers, response.content, redact=self._secrets
-            )
-        payload = load_json(response.content, what="model list")
+            raise error_from_response(response.status_code, response.headers, response.content)
+        # Model ids and names are shown and kept: scrubbed like any other server text.
+        payload = SECRETS.scrub_tree(load_json(response.content, what="model list"))
         if isinstance(payload, dict) and isinstance(payload.get("data"), list):
             payload = payload["data"]  # OpenAI-style list envelope
         if not isinstance(payload, list):
             raise ResponseError("The model list is not a JSON array.")
         return [m for m in payload if isinstance(m, dict) and m.get("id")]
 
+    @detaches_errors
     async def download(self, url: str) -> bytes:
         """Fetch an image URL with no Authorization header, bounded in size."""
         timeout = min(self.settings.timeout, DOWNLOAD_TIMEOUT)

@@ -28,6 +28,7 @@ from ..errors import (
     ServerError,
     UnsupportedModelError,
 )
+from ..keys import SECRETS
 
 _STATUS_CLASSES: dict[int, type[MeshImageError]] = {
     400: InvalidRequestError,
@@ -159,6 +160,8 @@ def read_envelope(status: int, body: bytes) -> _Envelope:
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """Every key this process knows (`SECRETS`), and `secrets`, replaced by ***."""
+    text = SECRETS.scrub(text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
@@ -183,7 +186,8 @@ def error_from_response(
 ) -> MeshImageError:
     """Translate a non-2xx response into the matching `MeshImageError`.
 
-    `redact` holds secrets that must never reach a message even if a server echoes them.
+    Known keys (`keys.SECRETS`) never reach a field even if a server echoes them;
+    `redact` adds more secrets to scrub.
     """
     history = history or CallHistory()
     headers = headers if headers is not None else {}

@@ -27,21 +27,18 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
 class RetryableStatus(Exception):
     """A response whose status may be retried; the error is built only once we give up."""
 
-    def __init__(
-        self, status: int, headers: Mapping[str, str], body: bytes, secrets: tuple[str, ...]
-    ) -> None:
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.headers = headers
         self.body = body
-        self.secrets = secrets
 
     @property
     def retry_after(self) -> float | None:
         return retry_after_of(self.headers, self.body)
 
     def error(self, history: CallHistory) -> MeshImageError:
-        return error_from_response(self.status, self.headers, self.body, redact=self.secrets, history=history)
+        return error_from_response(self.status, self.headers, self.body, history=history)
 
 
 def is_retryable_status(status: int) -> bool:

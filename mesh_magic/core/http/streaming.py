@@ -13,7 +13,16 @@ from typing import Any
 import httpx
 
 from ..errors import MeshImageError, ResponseError, ServerError
-from ..parsing import ParsedGeneration, RawItem, StreamEvent, classify_event, decode_b64, parse_generation
+from ..keys import SECRETS
+from ..parsing import (
+    ParsedGeneration,
+    RawItem,
+    StreamEvent,
+    as_timestamp,
+    classify_event,
+    decode_b64,
+    parse_generation,
+)
 from .transport import Exchange
 
 EventCallback = Callable[[StreamEvent], None]
@@ -47,26 +56,28 @@ class _StreamState:
             return False
         if event.kind == "final":
             self.final = event.payload
-        elif event.kind == "image" and event.b64:
+        elif event.kind == "image" and not event.b64:
+            self.failure = ResponseError(
+                "The stream sent a completed image without a b64_json string.", request_id=self.request_id
+            )
+        elif event.kind == "image":
             self.completed.append(RawItem(index=len(self.completed), b64=event.b64))
             if isinstance(event.payload.get("usage"), dict):
                 self.usage = event.payload["usage"]
-            stamp = event.payload.get("created")
-            if isinstance(stamp, int) and not isinstance(stamp, bool):
-                self.created = stamp
+            self.created = as_timestamp(event.payload.get("created")) or self.created
         elif event.kind == "partial" and event.b64:
             self.partial = _try_b64(event.b64)
         return True
 
     def _error_event(self, payload: dict[str, Any]) -> MeshImageError:
         err = payload["error"]
-        message = err.get("message") if isinstance(err, dict) else str(err)
+        message = err.get("message") if isinstance(err, dict) else err
         code = err.get("code") if isinstance(err, dict) else None
         request_id = payload.get("request_id") or self.request_id
         return ServerError(  # servers echo input: scrub the code as well
-            self.scrub(f"The stream failed: {message or 'unknown error'}"),
-            code=self.scrub(str(code)) if code else None,
-            request_id=self.scrub(str(request_id)) if request_id else None,
+            self.scrub(f"The stream failed: {_short(message) or 'unknown error'}"),
+            code=self.scrub(_short(code)) if code else None,
+            request_id=self.scrub(_short(request_id)) if request_id else None,
         )
 
     def outcome(self) -> StreamOutcome:
@@ -103,7 +114,9 @@ async def read_stream(
                         f"The stream exceeded the {limit // (1024 * 1024)} MiB limit; refusing to load it.",
                         request_id=exchange.request_id,
                     )
-                event = classify_event(sse.event, sse.data)
+                name, data = sse.event, SECRETS.scrub(sse.data)
+                del sse  # the raw event: no frame keeps what a server echoed
+                event = classify_event(name, data)
                 if not state.feed(event):
                     break
                 if on_event and event.kind != "ignore":
@@ -111,6 +124,12 @@ async def read_stream(
     except MeshImageError as exc:
         state.failure = exc
     return state.outcome()
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    """Any JSON value as bounded text: error events carry whatever the server put in them."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _try_b64(text: str) -> bytes | None:

@@ -9,12 +9,19 @@ could bill twice.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import ParamSpec, TypeVar
 
 import httpx
 
 from ..errors import APIConnectionError, APITimeoutError, MeshImageError, ResponseError
+from ..keys import SECRETS, detached
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SENT_HINT = (
     "The connection broke after the request was sent, so it was not retried automatically "
@@ -47,7 +54,6 @@ class Exchange:
     what: str
     host: str
     timeout: float
-    secrets: tuple[str, ...] = ()
     download: bool = False
     streaming: bool = False
     sent: bool = False
@@ -61,13 +67,13 @@ class Exchange:
     ) -> None:
         # Never swallows: a transport failure is re-raised as what it means, the rest as is.
         if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
-            raise self.translate(exc) from None
+            error = self.translate(exc)
+            _disarm(exc)
+            raise error from None
 
-    def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+    @staticmethod
+    def scrub(text: str) -> str:
+        return SECRETS.scrub(text)
 
     def translate(self, exc: BaseException) -> MeshImageError:
         """The error a user sees for `exc`, raised while doing this exchange."""
@@ -93,3 +99,34 @@ class Exchange:
             request_id=self.request_id,
             hint=SENT_HINT,
         )
+
+
+def _disarm(exc: BaseException) -> None:
+    """Strip an httpx error of what could hold the key: its request, frames and chain.
+
+    It stays as the translated error's `__context__` until `detaches_errors` drops it.
+    """
+    exc.__traceback__ = None
+    exc.__context__ = exc.__cause__ = None
+    exc.args = (SECRETS.scrub(str(exc)),)
+    if hasattr(exc, "_request"):
+        exc._request = None
+
+
+def detaches_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """The client's public calls raise errors with no traceback below them and no chain.
+
+    httpx builds the request headers (the key among them) in its own frames; a
+    traceback or `__context__` leading there would let `pytest -l`, `%xmode
+    Verbose` or a pickle show the key.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except MeshImageError as exc:
+            error = exc
+        raise detached(error)
+
+    return wrapper

@@ -139,7 +139,7 @@ def test_config_quoted_values(shell: Any, server: MeshServer) -> None:
     ("line", "match"),
     [
         ("modle=x", "Unknown setting 'modle'"),
-        ("model", "Expected KEY=VALUE"),
+        ("model", "takes KEY=VALUE pairs"),
         ("n=0", "n must"),
         ("quality=ultra", "quality must be one of"),
         ("cache=sometimes", "cache must be one of"),

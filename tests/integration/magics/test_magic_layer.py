@@ -158,7 +158,7 @@ def test_parse_assignment(item: str, expected: tuple[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("item", "match"),
     [
-        ("model", "Expected KEY=VALUE"),
+        ("model", "takes KEY=VALUE pairs"),
         ("=x", "Expected KEY=VALUE"),
         ("colour=red", "Unknown setting 'colour'"),
     ],

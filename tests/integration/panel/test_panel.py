@@ -42,6 +42,12 @@ def caption(tile: Any) -> str:
     return shown(tile.children[1])
 
 
+def tile_button(tile: Any, name: str) -> Any:
+    """The tile's button with class mesh-panel-<name> (save, edit, upscale, ...)."""
+    [button] = [b for b in tile.children[2].children if f"mesh-panel-{name}" in b._dom_classes]
+    return button
+
+
 def generate(p: ImagePanel, prompt: str, timeout: float = 15.0, **values: Any) -> ImageResult:
     """Fill the form like a user would, press Generate and wait for the result."""
     p.prompt.value = prompt
@@ -288,7 +294,7 @@ def test_save_writes_the_full_image_and_a_sidecar(
 ) -> None:
     p = make_panel(size="256x256")
     result = generate(p, "a saved lighthouse")
-    save_button = tiles(p)[0].children[2]
+    save_button = tile_button(tiles(p)[0], "save")
     p.save_dir.value = str(tmp_path / "picked")
 
     save_button.click()
@@ -309,7 +315,7 @@ def test_save_defaults_to_mesh_images_in_the_working_folder(
     p = make_panel(size="256x256")
     generate(p, "a default folder")
     assert p.save_dir.value == "./mesh_images"
-    tiles(p)[0].children[2].click()
+    tile_button(tiles(p)[0], "save").click()
     assert len(list((tmp_path / "mesh_images").glob("*.png"))) == 1
 
 

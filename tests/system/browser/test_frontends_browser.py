@@ -20,6 +20,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from tests.support.notebooks import code_notebook
 from tests.support.paths import ARTIFACTS, REPO
 
 pytestmark = pytest.mark.browser
@@ -44,14 +45,7 @@ FRONT_ENDS = {
 
 
 def _write_notebook(root: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-        "name": "python3",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nbformat.write(nb, root / NOTEBOOK)
+    nbformat.write(code_notebook(*CELLS), root / NOTEBOOK)
 
 
 def _run_all_cells(page: Any) -> None:

@@ -41,15 +41,15 @@ def test_panel_generates_stays_responsive_and_cancels(page: Any, jupyter_lab: An
     panel = page.locator(".mesh-panel")
     gallery_images = panel.locator(".mesh-panel-gallery img")
     status = panel.locator(".mesh-panel-status")
-    # The notebook's own "drive it from code" cell makes the first two images.
-    gallery_images.nth(1).wait_for(timeout=LONG)
+    # The notebook's own "drive it from code" cells make the first two images and edit them.
+    gallery_images.nth(3).wait_for(timeout=LONG)
     jupyter_lab.wait_kernel_idle()
-    assert gallery_images.count() == 2
+    assert gallery_images.count() == 4
 
     # A person types a prompt and clicks Generate: two more images (the panel has n=2).
     panel.locator(".mesh-panel-prompt textarea").fill("A paper boat on a pond, ink sketch")
     panel.locator(".mesh-panel-generate").click()
-    gallery_images.nth(3).wait_for(timeout=LONG)
+    gallery_images.nth(5).wait_for(timeout=LONG)
     page.wait_for_function(
         "() => document.querySelector('.mesh-panel-status').innerText.includes('Done')", timeout=LONG
     )
@@ -78,7 +78,7 @@ def test_panel_generates_stays_responsive_and_cancels(page: Any, jupyter_lab: An
     )
     assert time.monotonic() - started < SLOW, "Cancel only took effect when the work ended"
     assert panel.locator(".mesh-panel-generate").is_enabled()
-    assert gallery_images.count() == 4
+    assert gallery_images.count() == 6
     mesh_process.control("/_mesh/latency", {"latency": 0.0})
 
     ARTIFACTS.mkdir(exist_ok=True)

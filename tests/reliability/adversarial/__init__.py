@@ -1,0 +1,1 @@
+"""Adversarial scenarios for issue 12: hostile servers, broken keys, odd hosts, bad data."""
