@@ -100,6 +100,8 @@ if TYPE_CHECKING:
 _results.use_renderer("mesh_magic.render.grid:render_result")
 # ... and GeneratedImage.edit(), .upscale(), ... through the Python API's edit().
 _results.use_editor("mesh_magic.api:_edit_image")
+# ... and ImageResult.to_html() through the rendering layer's page.
+_results.use_page("mesh_magic.render.page:render_page")
 
 
 def __getattr__(name: str) -> Any:

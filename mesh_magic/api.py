@@ -112,8 +112,10 @@ async def agenerate(prompt: str, **options: Any) -> ImageResult:
 
 
 def _bulk_progress(call: Plan) -> Any:
-    from .render.progress import ProgressDisplay
+    from .render.progress import BAR_THRESHOLD, BarProgress, ProgressDisplay
 
+    if len(call.requests) > BAR_THRESHOLD:
+        return BarProgress(call)
     return ProgressDisplay(call, compact=True, show_after=0.0)
 
 

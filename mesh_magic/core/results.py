@@ -33,6 +33,15 @@ def use_renderer(renderer: Renderer | str) -> None:
     _renderer = renderer
 
 
+_page: str | None = None
+
+
+def use_page(path: str) -> None:
+    """Install what `ImageResult.to_html()` calls ("module:function" -> the page's HTML)."""
+    global _page
+    _page = path
+
+
 _editor: str | None = None
 
 
@@ -148,8 +157,7 @@ class GeneratedImage:
     @classmethod
     def stored(cls, path: Path, sha256: str, **facts: Any) -> GeneratedImage:
         """An image kept in the store, described by `facts`; its bytes are read when needed."""
-        image = cls(data=b"", path=path, sha256=sha256, **facts)
-        image.release()
+        (image := cls(data=b"", path=path, sha256=sha256, **facts)).release()
         return image
 
     def release(self) -> None:
@@ -361,6 +369,29 @@ class ImageResult(Sequence[GeneratedImage]):
         folder = Path(directory).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         return [write_with_sidecar(folder, im) for im in self._images]
+
+    # -- results as data (SPEC 10) -------------------------------------------------------
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame, one row per image (`mesh_magic.core.dataset.COLUMNS`)."""
+        from .dataset import to_pandas
+
+        return to_pandas(self._images)
+
+    def export(self, directory: str | Path) -> Path:
+        """The images plus a `metadata.jsonl`, loadable as a Hugging Face imagefolder."""
+        from .dataset import export
+
+        return export(self._images, directory)
+
+    def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
+        """One self-contained HTML file (thumbnails embedded, captions, parameters); its path."""
+        from .dataset import write_html
+
+        if _page is None:
+            raise RuntimeError("no page renderer installed: import mesh_magic")
+        module, _, name = _page.partition(":")
+        return write_html(getattr(importlib.import_module(module), name)(self, title=title), path)
 
     def __repr__(self) -> str:
         state = " interrupted" if self.interrupted else ""

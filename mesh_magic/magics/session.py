@@ -11,7 +11,7 @@ from IPython.core.magic import Magics, magics_class
 
 from ..core import config as _config
 from ..core.catalog import image_models, model_query
-from ..core.errors import InvalidOptionError
+from ..core.errors import InvalidOptionError, MeshImageError
 from ..core.history import load_history
 from ..core.kv import parse_value, split_pair, unquote
 from ..core.settings import BY_NAME, SETTING_NAMES
@@ -167,6 +167,11 @@ class SessionMagics(Magics):
     @magic_arguments()
     @argument("-m", "--model", help="Only images of models whose id contains MODEL.")
     @argument(
+        "--html",
+        metavar="PATH",
+        help="Write them to PATH as one self-contained HTML page (to share) instead of showing them.",
+    )
+    @argument(
         "words",
         nargs="*",
         metavar="[N] [TEXT]",
@@ -178,6 +183,7 @@ class SessionMagics(Magics):
 
         Reads the store (store_dir / MESHIMG_STORE_DIR), so earlier sessions show too.
         %meshimg_history 10 --model google/imagen-4 cat
+        %meshimg_history 50 --html comparison.html
         """
         parser = parser_of(self.meshimg_history)
         try:
@@ -187,6 +193,17 @@ class SessionMagics(Magics):
         words = list(args.words)
         n = int(words.pop(0)) if words and words[0].isdigit() else None
         try:
-            return load_history(_config.resolve(), n, text=" ".join(words) or None, model=args.model or None)
+            found = load_history(_config.resolve(), n, text=" ".join(words) or None, model=args.model or None)
         except InvalidOptionError as exc:
             raise UsageError(str(exc)) from None
+        if not args.html:
+            return found
+        try:
+            written = found.to_html(args.html)
+        except (OSError, MeshImageError) as exc:
+            raise UsageError(f"Could not write {args.html}: {exc}") from None
+        print(
+            f"Wrote {len(found)} image{'s' if len(found) != 1 else ''} to {written} "
+            "(one self-contained page)."
+        )
+        return None

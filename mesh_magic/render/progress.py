@@ -184,22 +184,61 @@ class ProgressDisplay:
 
     def summary(self, result: ImageResult, progress: CallProgress | None = None) -> None:
         """Replace the bar with a one-line outcome (bulk runs return results, not a grid)."""
-        rows = len(result.rows)
-        failed_rows = len({err.row for err in result.errors})
-        state = " (interrupted)" if result.interrupted else ""
-        text = (
-            f"Done{state}: {rows - failed_rows}/{rows} requests succeeded, {len(result)} images, "
-            f"{failed_rows} failed in {progress.elapsed if progress else 0:.1f} s."
-        )
-        gate = progress.limit if progress else None
-        if gate is not None and gate.throttles:
-            text += (
-                f" Rate limited {gate.throttles}x: concurrency went down to {gate.lowest} "
-                f"of {gate.ceiling}, back to {gate.limit} at the end."
-            )
-        text += "".join(f" {note}" for note in result.notes)
+        text = summary_text(result, progress)
         if self._wrote_line:
             sys.stderr.write("\r" + text + "\n")
             self._wrote_line = False
         elif self.handle is not None:
             self._show({"text/plain": text, "text/html": f"<div>{html.escape(text)}</div>"})
+
+
+# Above this many requests a bulk run shows a tqdm bar instead of the live table.
+BAR_THRESHOLD = 24
+
+
+class BarProgress:
+    """A long bulk run's progress as a `tqdm.auto` bar (a notebook bar in Jupyter, text elsewhere).
+
+    Each tick reads the run's counters (kept as rows change), never its rows, so a
+    10,000-prompt run costs the same per tick as a 30-prompt one.
+    """
+
+    def __init__(self, call: Plan) -> None:
+        from tqdm.auto import tqdm
+
+        self.estimate = call.estimate.text() if call.estimate is not None else ""
+        self.bar = tqdm(total=len(call.requests), unit="req", desc="mesh_magic", dynamic_ncols=True)
+        self._shown = 0
+
+    def tick(self, progress: CallProgress) -> None:
+        counts = progress.counts()
+        finished = counts["done"] + counts["failed"]
+        if finished != self._shown:
+            self.bar.update(finished - self._shown)
+            self._shown = finished
+            note = f"{counts['images']} images, {counts['failed']} failed{progress.rate_note()}"
+            self.bar.set_postfix_str(note + _estimated(self.estimate), refresh=False)
+
+    def summary(self, result: ImageResult, progress: CallProgress | None = None) -> None:
+        if progress is not None:
+            self.tick(progress)
+        self.bar.close()
+        sys.stderr.write(summary_text(result, progress) + "\n")
+
+
+def summary_text(result: ImageResult, progress: CallProgress | None = None) -> str:
+    """A bulk run's outcome in one line: requests, images, failures, rate limiting, notes."""
+    rows = len(result.rows)
+    failed_rows = len({err.row for err in result.errors})
+    state = " (interrupted)" if result.interrupted else ""
+    text = (
+        f"Done{state}: {rows - failed_rows}/{rows} requests succeeded, {len(result)} images, "
+        f"{failed_rows} failed in {progress.elapsed if progress else 0:.1f} s."
+    )
+    gate = progress.limit if progress else None
+    if gate is not None and gate.throttles:
+        text += (
+            f" Rate limited {gate.throttles}x: concurrency went down to {gate.lowest} "
+            f"of {gate.ceiling}, back to {gate.limit} at the end."
+        )
+    return text + "".join(f" {note}" for note in result.notes)
