@@ -18,6 +18,7 @@ from typing import Any, Protocol, overload
 
 from .errors import MeshImageError, StoreError
 from .images import EXTENSIONS
+from .stored_bytes import ImageBytes
 
 
 class Renderer(Protocol):
@@ -84,27 +85,6 @@ class ImageParent:
         return {"sha256": self.sha256, "path": self.path, "label": self.label, "size": self.size}
 
 
-class _ImageBytes:
-    """`GeneratedImage.data`: the bytes held in memory, or read back from the store.
-
-    Once an image is in the store it holds no bytes (a run of 10,000 images stays
-    small); each read checks the file against the sha256 recorded when it was stored.
-    """
-
-    @overload
-    def __get__(self, image: None, owner: Any) -> _ImageBytes: ...
-    @overload
-    def __get__(self, image: GeneratedImage, owner: Any) -> bytes: ...
-    def __get__(self, image: GeneratedImage | None, owner: Any = None) -> bytes | _ImageBytes:
-        if image is None:
-            return self
-        held: bytes | None = image.__dict__.get("_data")
-        return held if held is not None else image._read_stored()
-
-    def __set__(self, image: GeneratedImage, value: bytes | None) -> None:
-        image.__dict__["_data"] = value
-
-
 @dataclass(eq=False)
 class GeneratedImage:
     """One generated image with full-resolution bytes and where it came from.
@@ -116,7 +96,7 @@ class GeneratedImage:
     could not be stored keeps its bytes and says why in `not_stored`.
     """
 
-    data: bytes = field(repr=False)  # held bytes or the stored file: see _ImageBytes, installed below
+    data: bytes = field(repr=False)  # held bytes or the stored file: see ImageBytes, installed below
     mime_type: str
     width: int
     height: int
@@ -284,7 +264,7 @@ class GeneratedImage:
 
 # After the dataclass is built: its __init__ assigns `self.data`, which then goes through the
 # descriptor (declared in the class body, dataclasses would take it for the field's default).
-setattr(GeneratedImage, "data", _ImageBytes())  # noqa: B010
+setattr(GeneratedImage, "data", ImageBytes())  # noqa: B010
 
 
 @dataclass
