@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,18 @@ import mesh_magic
 from mesh_magic.core.engine.progress import CallProgress
 from mesh_magic.server import Fault
 from tests.support.servers import FAST_MODEL, OPENAI_MODEL, OTHER_MODEL, TINY
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal or a kernel.
+
+    A process started in the background by a non-interactive shell inherits SIGINT ignored,
+    and then `_thread.interrupt_main` does nothing: these tests would wait out the server.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def _interrupt_when(condition: Callable[[], bool], timeout: float = 40) -> threading.Thread:
