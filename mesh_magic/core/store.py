@@ -22,6 +22,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,15 @@ SIDECAR_VERSION = 1
 _DELIVERY_FIELDS = ("stream", "response_format", "partial_images")
 # What the API assumes for a field the body leaves out.
 _IMPLIED_FIELDS = {"n": 1, "size": "auto", "quality": "auto"}
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """What the store holds for one request: its images, and which of them never arrived."""
+
+    images: list[GeneratedImage]
+    # Indices (0..n-1) of the images a partly failed answer lacks; empty when it is complete.
+    missing: tuple[int, ...] = ()
 
 
 def default_store_dir() -> Path:
@@ -129,13 +139,27 @@ class Store:
             atomic_write(target, source.data)
         return target
 
-    def remember(self, request: ImageRequest, base_url: str, images: list[GeneratedImage]) -> None:
-        """Index the images that answered `request` (exact key and host-agnostic key)."""
-        paths = [im.path.relative_to(self.root).as_posix() for im in images if im.path is not None]
-        if not paths:
+    def remember(
+        self, request: ImageRequest, base_url: str, images: list[GeneratedImage], *, complete: bool = True
+    ) -> None:
+        """Index the images that answered `request` (exact key and host-agnostic key).
+
+        `complete=False` records a partly failed answer: a later run serves these
+        images and asks only for the missing ones (their indices are kept).
+        """
+        kept = [im for im in images if im.path is not None]
+        if not kept:
             return
         entry = json_bytes(
-            {"model": request.model, "prompt": request.prompt, "images": paths, "time": time.time()}
+            {
+                "model": request.model,
+                "prompt": request.prompt,
+                "images": [im.path.relative_to(self.root).as_posix() for im in kept if im.path],
+                "indices": [im.index for im in kept],
+                "n": request.n,
+                "complete": complete,
+                "time": time.time(),
+            }
         )
         # No fsync for the index (half the store's fsyncs per request): the image and its
         # sidecar are already durable, and an index entry lost in a crash is only a cache miss.
@@ -145,10 +169,8 @@ class Store:
 
     # -- reading ------------------------------------------------------------
 
-    def lookup(
-        self, request: ImageRequest, base_url: str, *, any_host: bool = False
-    ) -> list[GeneratedImage] | None:
-        """The stored images for `request`, or None; `any_host` also accepts other base URLs."""
+    def lookup(self, request: ImageRequest, base_url: str, *, any_host: bool = False) -> StoredAnswer | None:
+        """The stored answer to `request`, or None; `any_host` also accepts other base URLs."""
         keys = [cache_key(request, base_url)]
         if any_host:
             keys.append(cache_key(request, base_url, with_host=False))
@@ -159,19 +181,29 @@ class Store:
             except OSError:
                 continue  # not asked before: the usual miss
             try:
-                entry = json.loads(raw)
-                images = [self.load(self._inside(rel), verify=True) for rel in entry["images"]]
+                answer = self._answer(json.loads(raw), request)
             except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 self.skipped += 1  # a broken entry is a miss: the request is sent again
                 continue
-            if not images:
-                continue
-            # Served from the store: nothing is billed.
-            return [
-                im.with_changes(row=request.row, index=i, cached=True, cost=0.0)
-                for i, im in enumerate(images)
-            ]
+            if answer.images:
+                return answer
         return None
+
+    def _answer(self, entry: dict[str, Any], request: ImageRequest) -> StoredAnswer:
+        images = [self.load(self._inside(rel), verify=True) for rel in entry["images"]]
+        indices = entry.get("indices")
+        if not (isinstance(indices, list) and len(indices) == len(images)):
+            indices = list(range(len(images)))  # an entry written before indices were kept
+        missing: tuple[int, ...] = ()
+        if entry.get("complete", True) is False:
+            taken = {i for i in indices if type(i) is int}
+            missing = tuple(i for i in range(request.n) if i not in taken)
+        # Served from the store: nothing is billed.
+        found = [
+            im.with_changes(row=request.row, index=i if type(i) is int else n, cached=True, cost=0.0)
+            for n, (im, i) in enumerate(zip(images, indices, strict=True))
+        ]
+        return StoredAnswer(found, missing)
 
     def _inside(self, relative: str) -> Path:
         """A path from a cache index, refused unless it stays inside the store (shipped stores)."""
@@ -333,10 +365,13 @@ def _same_size(path: Path, meta: dict[str, Any]) -> bool:
     return not isinstance(recorded, int) or recorded == size
 
 
-def replay_miss(request: ImageRequest, store: Store) -> CacheMissError:
-    """The error for a request `cache="replay"` cannot answer from `store`."""
+def replay_miss(request: ImageRequest, store: Store, found: StoredAnswer | None = None) -> CacheMissError:
+    """The error for a request `cache="replay"` cannot answer (wholly) from `store`."""
     prompt = request.prompt if len(request.prompt) <= 80 else request.prompt[:79] + "…"
+    what = "no stored images"
+    if found is not None:
+        what = f"only {len(found.images)} of the {request.n} images stored (the rest failed when recorded)"
     return CacheMissError(
-        f"cache='replay': no stored images for model {request.model} with prompt {prompt!r} "
+        f"cache='replay': {what} for model {request.model} with prompt {prompt!r} "
         f"({_describe_request(request)}) in the store {store.root}. Nothing was sent."
     )

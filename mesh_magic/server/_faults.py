@@ -43,13 +43,15 @@ ENVELOPES = frozenset({"mesh", "fastapi", "fastapi_list", "html", "empty"})
 class Fault:
     """One misbehaviour to inject into matching requests.
 
-    `times` counts the matching requests still to hit (-1 = forever); `path` is a
-    prefix of the request path; `model` narrows to one requested model. See the
-    package docstring for what each `kind` does.
+    `times` counts the matching requests still to hit (-1 = forever) once `skip` of
+    them have passed untouched; `path` is a prefix of the request path; `model`
+    narrows to one requested model. See the package docstring for what each `kind` does.
     """
 
     kind: str
     times: int = 1
+    # Matching requests let through untouched before the fault starts to hit.
+    skip: int = 0
     path: str = "/v1/images/generations"
     model: str | None = None
     probability: float = 1.0
@@ -129,6 +131,9 @@ class FaultPlan:
                 if fault.model is not None and fault.model != model:
                     continue
                 if fault.kind in _STREAM_ONLY and not stream:
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
                     continue
                 if fault.probability < 1.0 and self._rngs[id(fault)].random() >= fault.probability:
                     continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from mesh_magic.server import Fault
 from tests.support.images import inline_images
+from tests.support.kernels import running_kernel
 from tests.support.servers import FAST_MODEL, OTHER_MODEL, TINY
 
 SLOW_MODEL = OTHER_MODEL
@@ -19,28 +19,8 @@ SLOW_MODEL = OTHER_MODEL
 
 @pytest.fixture
 def kernel(server: Any, clean_environment: Path) -> Iterator[tuple[Any, Any]]:
-    from jupyter_client import KernelManager
-
-    env = dict(
-        os.environ,
-        MESHAPI_BASE_URL=server.base_url,
-        MESHAPI_API_KEY=server.api_key,
-        MESHIMG_STORE_DIR=str(clean_environment),
-    )
-    manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(env=env)
-    client = manager.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        reply = client.execute(
-            "%load_ext mesh_magic\n%config MeshImg.display_max_px = 128", reply=True, timeout=30
-        )
-        assert reply["content"]["status"] == "ok"
+    with running_kernel(server, clean_environment) as (manager, client):
         yield manager, client
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
 
 
 def _wait_for(condition: Any, timeout: float) -> bool:

@@ -125,8 +125,9 @@ def test_remember_and_lookup(tmp_path: Path) -> None:
     request = ImageRequest("a red fox", "m/a", n=2, row=4)
     stored = [store.put(image(index=i, color_width=40 + i), base_url=BASE) for i in range(2)]
     store.remember(request, BASE, stored)
-    found = store.lookup(replace(request, row=7), BASE)
-    assert found is not None
+    answer = store.lookup(replace(request, row=7), BASE)
+    assert answer is not None and answer.missing == ()
+    found = answer.images
     assert [im.data for im in found] == [im.data for im in stored]
     assert all(im.cached for im in found)
     assert [(im.row, im.index) for im in found] == [(7, 0), (7, 1)]
@@ -158,8 +159,8 @@ def test_store_folder_can_move(tmp_path: Path) -> None:
     store.remember(request, BASE, [store.put(image())])
     (tmp_path / "one").rename(tmp_path / "two")
     found = Store(tmp_path / "two").lookup(request, BASE)
-    assert found is not None and found[0].path is not None
-    assert found[0].path.is_relative_to(tmp_path / "two")
+    assert found is not None and found.images[0].path is not None
+    assert found.images[0].path.is_relative_to(tmp_path / "two")
 
 
 def test_sha256_mismatch_is_a_cache_miss_and_an_error_on_read(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from ..parsing import StreamEvent, decode_b64
 from ..request import ImageRequest
 from ..results import GeneratedImage, ImageParent, ImageResult
 from ..settings import Settings
-from ..store import Store, replay_miss
+from ..store import Store, StoredAnswer, replay_miss
 from .limit import AdaptiveLimit
 from .loop import engine
 from .progress import CallProgress, add_usage, partial_image
@@ -117,14 +117,19 @@ class Runner:
     async def one(self, request: ImageRequest) -> None:
         progress = self.progress
         try:
-            generation = self.from_cache(request)
-            if generation is None:
-                generation = await self.fetch(request)
+            stored = self.from_cache(request)
+            if stored is not None and (not stored.missing or self.settings.cache == "replay"):
+                generation = self.from_store(request, stored)
+            else:
+                have = stored.images if stored is not None else []
+                missing = stored.missing if stored is not None else tuple(range(request.n))
+                generation = await self.fetch(request, missing)
                 self.price(generation)
                 try:
-                    generation = await self.keep(request, generation)
+                    generation = await self.keep(request, generation, have)
                 except asyncio.CancelledError:
                     # Arrived (and paid for): an interrupt while it is being stored still shows it.
+                    generation.images = have + generation.images
                     progress.add(generation, request)
                     progress.set_status(request.row, "done")
                     raise
@@ -148,27 +153,45 @@ class Runner:
         for image in generation.images:
             image.cost = self.prices.get(image.model) if self.prices is not None else None
 
-    def from_cache(self, request: ImageRequest) -> Generation | None:
+    def from_cache(self, request: ImageRequest) -> StoredAnswer | None:
+        """What the store holds for `request` (a replay that lacks images raises instead)."""
         if not self.use_cache or self.store is None:
             return None
-        found = self.store.lookup(request, self.settings.base_url, any_host=self.settings.cache == "replay")
-        if found:
-            return Generation(images=found, request_id=found[0].request_id)
-        if self.settings.cache == "replay":
+        replay = self.settings.cache == "replay"
+        found = self.store.lookup(request, self.settings.base_url, any_host=replay)
+        if replay and found is None:
             raise replay_miss(request, self.store)
-        return None
+        return found
 
-    async def fetch(self, request: ImageRequest) -> Generation:
-        """The images for `request` from the API, as one request or n single ones."""
-        if request.n > 1 and request.model in self.single_only:
-            return await self.fan_out_singles(request)
+    def from_store(self, request: ImageRequest, stored: StoredAnswer) -> Generation:
+        """A stored answer as a generation; a replay of a partly failed one says what is missing."""
+        errors: list[MeshImageError] = []
+        if stored.missing and self.store is not None:
+            errors.append(replay_miss(request, self.store, stored))
+        return Generation(images=stored.images, errors=errors, request_id=stored.images[0].request_id)
+
+    async def fetch(self, request: ImageRequest, indices: Sequence[int]) -> Generation:
+        """The images `indices` (0..n-1) of `request` from the API, as one request or singles.
+
+        All indices on a first run; after a partly failed one only the missing ones, so
+        a resumed run pays for nothing it already has.
+        """
+        wanted = request if len(indices) == request.n else replace(request, n=len(indices))
+        if wanted.n > 1 and request.model in self.single_only:
+            return await self.fan_out_singles(request, indices)
         try:
-            return await self.call(request)
+            generation = await self.call(wanted)
         except MeshImageError as exc:
-            if request.n > 1 and makes_one_image_per_request(exc):
+            if wanted.n > 1 and makes_one_image_per_request(exc):
                 self.single_only.add(request.model)
-                return await self.fan_out_singles(request)
+                return await self.fan_out_singles(request, indices)
             raise
+        for image in generation.images:
+            # Image j of the request for the missing ones is image indices[j] of `request`;
+            # one the server added beyond what was asked keeps an index past n.
+            inside = image.index < len(indices)
+            image.index = indices[image.index] if inside else request.n + image.index - len(indices)
+        return generation
 
     async def call(self, request: ImageRequest) -> Generation:
         """One HTTP generation through the gate (bulk runs re-queue after a 429)."""
@@ -206,7 +229,9 @@ class Runner:
 
     # -- after the answer --------------------------------------------------
 
-    def _write(self, request: ImageRequest, generation: Generation) -> list[GeneratedImage]:
+    def _write(
+        self, request: ImageRequest, generation: Generation, have: list[GeneratedImage]
+    ) -> list[GeneratedImage]:
         assert self.store is not None
         if request.sources:  # lineage: each source kept in the store, its path on every image
             parents = tuple(
@@ -217,21 +242,26 @@ class Runner:
                 image.parents = parents
         base_url = self.settings.base_url
         stored = [self.store.put(im, base_url=base_url) for im in generation.images]
-        if not generation.errors:  # only a complete answer may answer this request again
-            self.store.remember(request, base_url, stored)
+        # A partly failed answer is kept as such: a re-run asks only for what is missing.
+        self.store.remember(request, base_url, have + stored, complete=not generation.errors)
         return stored
 
-    async def keep(self, request: ImageRequest, generation: Generation) -> Generation:
+    async def keep(
+        self, request: ImageRequest, generation: Generation, have: list[GeneratedImage]
+    ) -> Generation:
+        """Write the new images to the store; `generation` then holds `have` (stored before) too."""
         if self.store is None or not generation.images:
+            generation.images = have + generation.images
             return generation
         try:
             # Off the loop: fsyncs would otherwise stall every other request's I/O.
-            generation.images = await asyncio.to_thread(self._write, request, generation)
+            generation.images = await asyncio.to_thread(self._write, request, generation, have)
         except Exception as exc:  # noqa: BLE001 - paid for: shown even when it can't be kept
             reason = f"Could not write to the store {self.store.root}: {exc}"
             self.progress.note(reason)
             for image in generation.images:
                 image.not_stored = f"{reason} (kept in memory only)"
+        generation.images = have + generation.images
         return generation
 
     def keep_partial(self, request: ImageRequest, error: MeshImageError) -> None:
@@ -240,18 +270,22 @@ class Runner:
         if image is not None:
             self.progress.add(Generation(images=[image]), request)
 
-    async def fan_out_singles(self, request: ImageRequest) -> Generation:
+    async def fan_out_singles(self, request: ImageRequest, indices: Sequence[int]) -> Generation:
+        """Image `i` of `request` for each i in `indices`, as a request of its own."""
         seed = request.params.get("seed")
-        singles = [replace(request, n=1) for _ in range(request.n)]
-        note = f"{request.model} makes one image per request: sent {request.n} requests"
+        singles = [replace(request, n=1) for _ in indices]
+        note = f"{request.model} makes one image per request: sent {len(indices)} requests"
         if isinstance(seed, int) and not isinstance(seed, bool):
-            # The same seed n times would buy n copies of one image.
-            singles = [replace(s, params={**request.params, "seed": seed + i}) for i, s in enumerate(singles)]
-            note += f" (seeds {seed}-{seed + request.n - 1})"
+            # The same seed n times would buy n copies of one image; image i gets seed + i.
+            singles = [
+                replace(s, params={**request.params, "seed": seed + i})
+                for i, s in zip(indices, singles, strict=True)
+            ]
+            note += f" (seeds {_spans([seed + i for i in indices])})"
         self.progress.note(note + ".")
         outcomes = await asyncio.gather(*(self.call(s) for s in singles), return_exceptions=True)
         merged = Generation()
-        for index, outcome in enumerate(outcomes):
+        for index, outcome in zip(indices, outcomes, strict=True):
             if isinstance(outcome, MeshImageError):
                 merged.errors.append(outcome)
             elif isinstance(outcome, Exception):
@@ -266,3 +300,14 @@ class Runner:
                 merged.request_id = merged.request_id or outcome.request_id
                 add_usage(merged.usage, outcome.usage)
         return merged
+
+
+def _spans(numbers: list[int]) -> str:
+    """1, 2, 3, 5 as "1-3, 5"."""
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and number == spans[-1][-1] + 1:
+            spans[-1].append(number)
+        else:
+            spans.append([number])
+    return ", ".join(f"{s[0]}-{s[-1]}" if len(s) > 1 else str(s[0]) for s in spans)

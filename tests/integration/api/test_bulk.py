@@ -11,7 +11,7 @@ import mesh_magic
 from mesh_magic.core import bulk as _bulk
 from mesh_magic.core.engine.progress import CallProgress
 from mesh_magic.server import Fault
-from tests.support.servers import FAST_MODEL, OTHER_MODEL, TINY, generations
+from tests.support.servers import FAST_MODEL, OTHER_MODEL, SINGLE_IMAGE_MODEL, TINY, generations
 
 
 @pytest.fixture
@@ -141,3 +141,25 @@ def test_rate_limit_that_never_ends_is_reported_not_raised(server: Any) -> None:
     assert len(result) == 0
     assert isinstance(result.errors[0].error, mesh_magic.RateLimitError)
     assert len(generations(server)) == 1 + _bulk.BULK_RATE_LIMIT_ROUNDS
+
+
+def test_partly_failed_request_resumes_only_its_missing_images(server: Any) -> None:
+    # A one-image-per-request model asked for 4: the server refuses n=4, then four single
+    # requests go out and the first two of those are refused.
+    server.add_fault(Fault(kind="status", status=400, skip=1, times=2, code="content_policy_violation"))
+    prompts = ["A lighthouse in fog"]
+    (first,) = mesh_magic.generate_many(prompts, model=SINGLE_IMAGE_MODEL, n=4, seed=40, size="1024x1024")
+    assert len(first) == 2 and len(first.errors) == 2
+    kept = {im.index: im.data for im in first}
+    server.reset()
+
+    (again,) = mesh_magic.generate_many(prompts, model=SINGLE_IMAGE_MODEL, n=4, seed=40, size="1024x1024")
+    billed = [r.json for r in generations(server) if r.json["n"] == 1]
+    missing = sorted(set(range(4)) - set(kept))
+    # The server's log: only the two missing images were asked for, each with its own seed.
+    assert sorted(body["seed"] for body in billed) == [40 + i for i in missing]
+    assert sorted(im.index for im in again) == [0, 1, 2, 3] and not again.errors
+    assert {im.index: im.data for im in again if im.cached} == kept
+    server.reset()
+    mesh_magic.generate_many(prompts, model=SINGLE_IMAGE_MODEL, n=4, seed=40, size="1024x1024")
+    assert generations(server) == []  # complete now: nothing is sent

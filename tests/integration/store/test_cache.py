@@ -190,11 +190,11 @@ def test_a_shipped_store_replays_byte_identical_from_elsewhere(
     assert no_network.attempts == []
 
 
-# --- only a complete answer may answer an identical request later ----------------------------------
+# --- a partly failed answer is kept, and a re-run asks only for what it lacks ------------------------
 
 
-def test_cache_does_not_serve_a_generation_that_partly_failed(server: Any) -> None:
-    """n=2 where image 2 fails: a re-run with cache='on' must ask again, not show 1 of 2."""
+def test_cache_resumes_a_generation_that_partly_failed(server: Any) -> None:
+    """n=2 where image 2 fails: a re-run with cache='on' shows the stored one and asks for 1 more."""
     server.add_fault(Fault("not_image", path="/v1/files", times=1))
     first = mesh_magic.generate(
         "a lighthouse", model=URL_MODEL, n=2, size="64x64", response_format="url", cache="on"
@@ -203,12 +203,16 @@ def test_cache_does_not_serve_a_generation_that_partly_failed(server: Any) -> No
     again = mesh_magic.generate(
         "a lighthouse", model=URL_MODEL, n=2, size="64x64", response_format="url", cache="on"
     )
-    assert len(generations(server)) == 2, "an incomplete answer was served from the cache"
-    assert len(again) == 2 and not again.errors and not any(im.cached for im in again)
-    # The complete answer is what the cache keeps now.
+    sent = generations(server)
+    assert [r.json["n"] for r in sent] == [2, 1], "the re-run asked for more than the missing image"
+    assert len(again) == 2 and not again.errors
+    assert [im.cached for im in sorted(again, key=lambda im: im.index)].count(True) == 1
+    assert [im.data for im in again if im.cached] == [first[0].data]
+    # The answer is complete now: a third run is served from the store alone.
     third = mesh_magic.generate(
         "a lighthouse", model=URL_MODEL, n=2, size="64x64", response_format="url", cache="on"
     )
     assert len(generations(server)) == 2 and all(im.cached for im in third)
-    # Every paid image, the failed call's one included, is still in the store.
-    assert len(mesh_magic.history(None)) == 3
+    assert sorted(im.index for im in third) == [0, 1]
+    # Two images paid for, two in the store: nothing bought twice.
+    assert len(mesh_magic.history(None)) == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import warnings
 import zlib
 from pathlib import Path
@@ -109,8 +110,13 @@ def test_a_broken_image_is_an_item_error_never_kept(kind: str, how: str, store: 
     assert [p.read_bytes() for p in stored_images(store)] == [GOOD]  # only the good one is stored
     data, _ = result._repr_mimebundle_()
     assert [raw for _, raw in html_images(data["text/html"])] != []  # the good one shows
+    # A re-run serves the stored image and asks only for the one that failed (this server
+    # breaks it again): a broken image is never taken from the store.
     again = mesh_magic.generate("two", model="m/a", n=2, cache="on")
-    assert len(sent) == 2 and not any(im.cached for im in again)  # an incomplete answer is never replayed
+    assert len(sent) == 2 and json.loads(sent[1].content)["n"] == 1
+    assert [(im.cached, im.data) for im in again if im.cached] == [(True, GOOD)]
+    assert [p.read_bytes() for p in stored_images(store)].count(GOOD) == 2
+    assert all(isinstance(e.error, ResponseError) for e in again.errors) and again.errors
 
 
 @pytest.mark.adversarial("5")

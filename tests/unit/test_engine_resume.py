@@ -1,0 +1,113 @@
+"""A partly failed request resumes only its missing images (core.engine.runner with core.store)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mesh_magic.core.errors import CacheMissError
+from mesh_magic.core.request import ImageRequest
+from mesh_magic.core.settings import Settings
+from mesh_magic.core.store import Store
+from tests.support.engine_calls import Api, call, error, prompts
+from tests.support.images import b64, make_image
+from tests.support.mock_api import json_response
+
+
+def answer_with_holes(holes: set[int]) -> Callable[[dict[str, Any]], httpx.Response]:
+    """n images per request; on the first request the items at `holes` are not decodable."""
+    sent = {"count": 0}
+
+    def handler(body: dict[str, Any]) -> httpx.Response:
+        first = sent["count"] == 0
+        sent["count"] += 1
+        data = [
+            {"b64_json": "%%% not base64 %%%" if first and i in holes else b64(make_image(30 + i, 20))}
+            for i in range(body["n"])
+        ]
+        return json_response({"created": 1700000000, "data": data})
+
+    return handler
+
+
+def test_a_partly_failed_request_resumes_only_its_missing_images(
+    settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "store")
+    api = Api(answer_with_holes({1, 3})).install()
+    first, _, _ = call(prompts("a fox", n=4), settings(cache="on"), store=store)
+    assert [im.index for im in first] == [0, 2]
+    assert len(first.errors) == 2
+    entries = [json.loads(p.read_text()) for p in (store.root / "cache").glob("*.json")]
+    assert [(e["n"], e["indices"], e["complete"]) for e in entries] == [(4, [0, 2], False)] * 2
+
+    again, progress, _ = call(prompts("a fox", n=4), settings(cache="on"), store=store)
+    assert [b["n"] for b in api.bodies] == [4, 2]  # only the two that failed were asked for again
+    assert sorted(im.index for im in again) == [0, 1, 2, 3]
+    assert {im.index: im.cached for im in again} == {0: True, 1: False, 2: True, 3: False}
+    assert again.ok and progress.items[0].status == "done"
+    assert [im.data for im in again if im.cached] == [im.data for im in first]
+
+    third, _, _ = call(prompts("a fox", n=4), settings(cache="on"), store=store)
+    assert len(api.bodies) == 2  # now complete: answered from the store alone
+    assert sorted(im.index for im in third) == [0, 1, 2, 3] and all(im.cached for im in third)
+
+
+def test_single_image_model_resends_only_the_failed_seeds(
+    settings: Callable[..., Settings], tmp_path: Path, png: bytes
+) -> None:
+    failing = {8, 10}
+
+    def handler(body: dict[str, Any]) -> httpx.Response:
+        if body["n"] > 1:
+            details = [{"loc": ["body", "n"], "msg": "n must be 1", "type": "value_error"}]
+            return error(400, "Validation failed", details=details)
+        if body["seed"] in failing:
+            return error(400, "This prompt was refused by the safety system.")
+        return json_response({"created": 1700000000, "data": [{"b64_json": b64(png)}]})
+
+    store = Store(tmp_path / "store")
+    api = Api(handler).install()
+    first, _, _ = call(prompts("a fox", model="m/one", n=4, seed=7), settings(cache="on"), store=store)
+    assert sorted(im.index for im in first) == [0, 2] and len(first.errors) == 2
+    failing.clear()
+    api.bodies.clear()
+
+    again, _, _ = call(prompts("a fox", model="m/one", n=4, seed=7), settings(cache="on"), store=store)
+    singles = sorted(b["seed"] for b in api.bodies if b["n"] == 1)
+    assert singles == [8, 10]  # seeds 7 and 9 are in the store
+    assert sorted(im.index for im in again) == [0, 1, 2, 3] and again.ok
+    assert again.notes == ["m/one makes one image per request: sent 2 requests (seeds 8, 10)."]
+
+
+def test_replay_of_a_partly_failed_request_shows_what_was_stored(
+    settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "store")
+    api = Api(answer_with_holes({0})).install()
+    call(prompts("a fox", n=3), settings(cache="on"), store=store)
+    replayed, progress, _ = call(prompts("a fox", n=3), settings(cache="replay"), store=store)
+    assert len(api.bodies) == 1  # replay sends nothing
+    assert [im.index for im in replayed] == [1, 2] and all(im.cached for im in replayed)
+    (miss,) = replayed.errors
+    assert isinstance(miss.error, CacheMissError)
+    assert "only 2 of the 3 images stored" in str(miss.error)
+
+
+def test_an_index_entry_without_indices_reads_as_complete(
+    settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    store = Store(tmp_path)
+    request = ImageRequest("a red fox", "m/a", n=2)
+    Api().install()
+    call([request], settings(cache="on"), store=store)
+    for path in (store.root / "cache").glob("*.json"):  # as written before indices were kept
+        entry = json.loads(path.read_text())
+        path.write_text(json.dumps({k: entry[k] for k in ("model", "prompt", "images")}))
+    found = store.lookup(request, settings().base_url)
+    assert found is not None and found.missing == ()
+    assert [im.index for im in found.images] == [0, 1]
