@@ -44,7 +44,9 @@ def _wait_for(condition: Any, timeout: float) -> bool:
     return condition()
 
 
-def test_killed_bulk_run_resumes_without_resending_finished_prompts(server: Any, clean_environment: Path) -> None:
+def test_killed_bulk_run_resumes_without_resending_finished_prompts(
+    server: Any, clean_environment: Path
+) -> None:
     store = clean_environment
     server.add_fault(Fault(kind="latency", delay=0.3, times=-1))  # 16 prompts, 2 at a time: ~2.4 s
     with running_kernel(server, store) as (manager, client):

@@ -88,7 +88,7 @@ def test_over_our_pixel_limit_refused() -> None:
     with pytest.raises(ResponseError, match="too large to open safely"):
         inspect_image(png_claiming(side, side))
     # Under the limit, a header claiming 64 MP over a 64-byte IDAT is still no image.
-    with pytest.raises(ResponseError, match="truncated"):
+    with pytest.raises(ResponseError, match="cut short"):
         inspect_image(png_claiming(8_000, 8_000))
     side = 2_000
     whole = png_claiming(side, side).replace(
