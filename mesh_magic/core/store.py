@@ -8,9 +8,9 @@ Layout under the store root (default: a per-user data folder from platformdirs):
 
 All writes are atomic (temp file + rename), so a crash never leaves a half file
 that later reads as valid. Paths in the cache index are relative, so a store
-folder can be shipped next to a notebook and replayed elsewhere: every request
-is indexed twice, under a key with the base URL and under a host-agnostic one,
-and `cache="replay"` accepts either.
+folder can be shipped next to a notebook and replayed elsewhere: a request is
+indexed under a host-agnostic key, its entry naming the base URL that answered
+it; `cache="on"` takes only the same base URL's answers, `cache="replay"` any.
 """
 
 from __future__ import annotations
@@ -74,10 +74,15 @@ def cache_key(request: ImageRequest, base_url: str, *, with_host: bool = True) -
     body = {**_IMPLIED_FIELDS, **request.identity()}  # images as their sha256, not their bytes
     for name in _DELIVERY_FIELDS:
         body.pop(name, None)
-    host = public_url(base_url).rstrip("/").removesuffix("/v1") if with_host else "*"
+    host = _host(base_url) if with_host else "*"
     canonical = {"base_url": host, "body": body}
     text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _host(base_url: str) -> str:
+    """The API root a cache entry was answered by, as the cache keys and entries name it."""
+    return public_url(base_url).rstrip("/").removesuffix("/v1")
 
 
 def _describe_request(request: ImageRequest) -> str:
@@ -158,30 +163,37 @@ class Store:
                 "indices": [im.index for im in kept],
                 "n": request.n,
                 "complete": complete,
+                "base_url": _host(base_url),
                 "time": time.time(),
             }
         )
-        # No fsync for the index (half the store's fsyncs per request): the image and its
-        # sidecar are already durable, and an index entry lost in a crash is only a cache miss.
-        for with_host in (True, False):
-            key = cache_key(request, base_url, with_host=with_host)
-            atomic_write(self.root / "cache" / f"{key}.json", entry, durable=False)
+        # One entry, under the host-agnostic key: it names its base URL, so `cache="on"`
+        # takes it only from the same one while replay takes it from any. No fsync: the
+        # image and sidecar are already durable, and an entry lost in a crash is only a miss.
+        key = cache_key(request, base_url, with_host=False)
+        atomic_write(self.root / "cache" / f"{key}.json", entry, durable=False)
 
     # -- reading ------------------------------------------------------------
 
     def lookup(self, request: ImageRequest, base_url: str, *, any_host: bool = False) -> StoredAnswer | None:
-        """The stored answer to `request`, or None; `any_host` also accepts other base URLs."""
-        keys = [cache_key(request, base_url)]
-        if any_host:
-            keys.append(cache_key(request, base_url, with_host=False))
-        for key in keys:
+        """The stored answer to `request`, or None; `any_host` also accepts other base URLs.
+
+        Stores written before entries named their base URL also hold an entry under
+        the key with the host: it is the fallback.
+        """
+        host = None if any_host else _host(base_url)
+        exact = cache_key(request, base_url)
+        for key in (cache_key(request, base_url, with_host=False), exact):
             index = self.root / "cache" / f"{key}.json"
             try:
                 raw = index.read_bytes()
             except OSError:
                 continue  # not asked before: the usual miss
             try:
-                answer = self._answer(json.loads(raw), request)
+                entry = json.loads(raw)
+                if key != exact and host is not None and entry.get("base_url") != host:
+                    continue  # answered by another base URL (or unnamed, from an older store)
+                answer = self._answer(entry, request)
             except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 self.skipped += 1  # a broken entry is a miss: the request is sent again
                 continue

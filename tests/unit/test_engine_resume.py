@@ -12,7 +12,7 @@ import httpx
 from mesh_magic.core.errors import CacheMissError
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.settings import Settings
-from mesh_magic.core.store import Store
+from mesh_magic.core.store import Store, cache_key
 from tests.support.engine_calls import Api, call, error, prompts
 from tests.support.images import b64, make_image
 from tests.support.mock_api import json_response
@@ -43,7 +43,7 @@ def test_a_partly_failed_request_resumes_only_its_missing_images(
     assert [im.index for im in first] == [0, 2]
     assert len(first.errors) == 2
     entries = [json.loads(p.read_text()) for p in (store.root / "cache").glob("*.json")]
-    assert [(e["n"], e["indices"], e["complete"]) for e in entries] == [(4, [0, 2], False)] * 2
+    assert [(e["n"], e["indices"], e["complete"]) for e in entries] == [(4, [0, 2], False)]
 
     again, progress, _ = call(prompts("a fox", n=4), settings(cache="on"), store=store)
     assert [b["n"] for b in api.bodies] == [4, 2]  # only the two that failed were asked for again
@@ -98,16 +98,23 @@ def test_replay_of_a_partly_failed_request_shows_what_was_stored(
     assert "only 2 of the 3 images stored" in str(miss.error)
 
 
-def test_an_index_entry_without_indices_reads_as_complete(
+def test_an_index_entry_of_an_older_store_still_answers(
     settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     store = Store(tmp_path)
     request = ImageRequest("a red fox", "m/a", n=2)
+    base_url = settings().base_url
     Api().install()
     call([request], settings(cache="on"), store=store)
-    for path in (store.root / "cache").glob("*.json"):  # as written before indices were kept
-        entry = json.loads(path.read_text())
-        path.write_text(json.dumps({k: entry[k] for k in ("model", "prompt", "images")}))
-    found = store.lookup(request, settings().base_url)
+    (path,) = (store.root / "cache").glob("*.json")
+    entry = json.loads(path.read_text())
+    path.unlink()
+    # As written before entries kept indices and named their base URL: under both keys.
+    old = json.dumps({k: entry[k] for k in ("model", "prompt", "images")})
+    for with_host in (True, False):
+        (store.root / "cache" / f"{cache_key(request, base_url, with_host=with_host)}.json").write_text(old)
+    found = store.lookup(request, base_url)
     assert found is not None and found.missing == ()
     assert [im.index for im in found.images] == [0, 1]
+    assert store.lookup(request, "https://elsewhere.example") is None  # unnamed: not for cache=on
+    assert store.lookup(request, "https://elsewhere.example", any_host=True) is not None
