@@ -12,6 +12,14 @@ None: the caller decodes them in full.
 from __future__ import annotations
 
 import zlib
+from types import ModuleType
+
+_inflate_module: ModuleType
+try:  # zlib-ng inflates 3-5x faster than the zlib module, with the same API
+    from zlib_ng import zlib_ng as _inflate_module
+except ImportError:  # pragma: no cover - a platform without its wheels
+    _inflate_module = zlib
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate_module.error)
 
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
 _PIECE = 1 << 20  # inflate at most this many bytes at a time
@@ -77,7 +85,7 @@ def _inflate_rows(stream: list[memoryview], stride: int, rows: int) -> None:
     if not stream:
         raise BrokenPNG("it has no image data (IDAT)")
     expected = stride * rows
-    inflater = zlib.decompressobj()
+    inflater = _inflate_module.decompressobj()
     produced = 0
     pending: bytes = b"".join(stream)
     try:
@@ -90,7 +98,7 @@ def _inflate_rows(stream: list[memoryview], stride: int, rows: int) -> None:
                 raise BrokenPNG("its image data is longer than its size says")
             if not out:
                 break  # no progress: the stream ended (or is stuck) with input left over
-    except zlib.error as exc:
+    except _INFLATE_ERRORS as exc:
         raise BrokenPNG(f"its image data does not inflate ({exc})") from None
     if not inflater.eof or produced != expected:
         raise BrokenPNG(

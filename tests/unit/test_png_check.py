@@ -10,9 +10,21 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
+from mesh_magic.core import png_check
 from mesh_magic.core.errors import ResponseError
 from mesh_magic.core.images import inspect_image
 from mesh_magic.core.png_check import BrokenPNG, check_png
+
+
+@pytest.fixture(autouse=True, params=["zlib-ng", "zlib"])
+def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every check runs with zlib-ng (installed with the package) and with the zlib fallback."""
+    if request.param == "zlib":
+        monkeypatch.setattr(png_check, "_inflate_module", zlib)
+        monkeypatch.setattr(png_check, "_INFLATE_ERRORS", (zlib.error,))
+    else:
+        assert png_check._inflate_module.__name__ == "zlib_ng.zlib_ng"
+    return str(request.param)
 
 
 def png(mode: str = "RGB", size: tuple[int, int] = (37, 23)) -> bytes:
