@@ -35,7 +35,7 @@ def _probe(contender: str, count: int, size: str, url: str, key: str) -> dict[st
             raise RuntimeError(f"{contender} {count} {size} failed:\n{out.stderr[-2000:]}")
         report: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
         if contender == "mesh_magic" and count >= 10_000:
-            report["data"] = _data_probe(folder, count)
+            report["data"] = _data_probe(f"{folder}/run", count)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if report["images"] != count:

@@ -1,10 +1,12 @@
 """Child process of the bulk benchmark: `python bench_bulk_probe.py CONTENDER N SIZE URL KEY DIR`.
 
-Runs N prompts (all distinct) at concurrency 8 through one contender, writing every image under DIR,
-and prints one JSON line: wall seconds, CPU seconds of this process (every thread) during the run,
-images received and peak RSS (VmHWM). Contenders: `mesh_magic` (`generate_many`, defaults: store on,
-resume on), `bare` (asyncio + httpx.AsyncClient: POST, decode, write + fsync) and `openai`
-(AsyncOpenAI: images.generate, decode, write + fsync).
+Runs N prompts (all distinct) at concurrency 8 through one contender, writing every image under
+DIR/run, after an untimed warm-up of 8 other prompts (into DIR/warm-up) so that no contender's
+measurement includes its first call's imports and set-up. Prints one JSON line: wall seconds, CPU
+seconds of this process (every thread) during the run, images received and peak RSS (VmHWM).
+Contenders: `mesh_magic` (`generate_many`, defaults: store on, resume on), `bare` (asyncio +
+httpx.AsyncClient: POST, decode, write + fsync) and `openai` (AsyncOpenAI: images.generate,
+decode, write + fsync).
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ def status_kib(field: str) -> int:
     return 0
 
 
-def prompts(count: int) -> list[str]:
-    return [f"bulk benchmark {i}: a lighthouse on a cliff at dawn" for i in range(count)]
+WARM_UP = 8  # untimed prompts first, so no contender's timed run pays its first-call imports
+
+
+def prompts(count: int, what: str = "bulk benchmark") -> list[str]:
+    return [f"{what} {i}: a lighthouse on a cliff at dawn" for i in range(count)]
 
 
 def durable_write(path: Path, data: bytes) -> None:
@@ -46,7 +51,7 @@ def durable_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-async def bare(count: int, size: str, url: str, key: str, folder: Path) -> int:
+async def bare(count: int, size: str, url: str, key: str, folder: Path, what: str = "bulk benchmark") -> int:
     import httpx
 
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -63,10 +68,10 @@ async def bare(count: int, size: str, url: str, key: str, folder: Path) -> int:
             durable_write(folder / f"{i}.png", data)
             return 1
 
-        return sum(await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts(count)))))
+        return sum(await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts(count, what)))))
 
 
-async def sdk(count: int, size: str, url: str, key: str, folder: Path) -> int:
+async def sdk(count: int, size: str, url: str, key: str, folder: Path, what: str = "bulk benchmark") -> int:
     import openai
 
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -82,16 +87,18 @@ async def sdk(count: int, size: str, url: str, key: str, folder: Path) -> int:
         return 1
 
     try:
-        return sum(await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts(count)))))
+        return sum(await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts(count, what)))))
     finally:
         await client.close()
 
 
-def mesh(count: int, size: str, url: str, key: str, folder: Path) -> int:
+def mesh(count: int, size: str, url: str, key: str, folder: Path, what: str = "bulk benchmark") -> int:
     import mesh_magic
 
-    os.environ.update(MESHAPI_API_KEY=key, MESHAPI_BASE_URL=url, MESHIMG_STORE_DIR=str(folder))
-    results = mesh_magic.generate_many(prompts(count), size=size, concurrency=CONCURRENCY, progress=False)
+    os.environ.update(MESHAPI_API_KEY=key, MESHAPI_BASE_URL=url)
+    results = mesh_magic.generate_many(
+        prompts(count, what), size=size, concurrency=CONCURRENCY, progress=False, store_dir=str(folder)
+    )
     errors = [e for r in results for e in r.errors]
     if errors:
         raise RuntimeError(f"{len(errors)} errors, first: {errors[0]}")
@@ -140,6 +147,13 @@ def data(count: int, store: Path) -> dict[str, Any]:
     }
 
 
+def run(contender: str, n: int, size: str, url: str, key: str, folder: Path, what: str) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    if contender == "mesh_magic":
+        return mesh(n, size, url, key, folder, what)
+    return asyncio.run((bare if contender == "bare" else sdk)(n, size, url, key, folder, what))
+
+
 def main() -> None:
     contender, count, size, url, key, folder = sys.argv[1:7]
     n, target = int(count), Path(folder)
@@ -154,13 +168,11 @@ def main() -> None:
         import httpx  # noqa: F401
     else:
         import openai  # noqa: F401
+    run(contender, WARM_UP, size, url, key, target / "warm-up", "warm-up")
     gc.collect()
     rss_before = status_kib("VmRSS")
     start, start_cpu = time.perf_counter(), time.process_time()
-    if contender == "mesh_magic":
-        got = mesh(n, size, url, key, target)
-    else:
-        got = asyncio.run((bare if contender == "bare" else sdk)(n, size, url, key, target))
+    got = run(contender, n, size, url, key, target / "run", "bulk benchmark")
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     report = {
         "contender": contender,
