@@ -64,7 +64,7 @@ What the rows mean:
   design without mesh_magic (an `httpx.AsyncClient` on a background event loop, called from
   sync code). `generate()` runs with its defaults: cache
   off, and every image written to the store (a temp dir) as image + JSON sidecar, both
-  fsync'd, plus two cache-index entries. That is real work the others skip, so it is compared against bare
+  fsync'd, plus one cache-index entry. That is real work the others skip, so it is compared against bare
   httpx doing the equivalent durable save (image + sidecar, temp file + fsync + rename), and
   the client alone (`run_requests(..., store=None)`: same engine, HTTP client, parsing and
   image checks) is compared against bare httpx and the SDK.
@@ -88,11 +88,11 @@ What the numbers say (see `benchmarks/README.md` for the method):
 
 {_client_finding(rows)}
 - With the store on, the disk is the biggest cost after the network: the image and its
-  sidecar are fsync'd (every paid image is kept before it is shown), two cache-index entries
-  are written (with the cache off too: that is what lets a shipped store replay), and the
+  sidecar are fsync'd (every paid image is kept before it is shown), one cache-index entry
+  is written (with the cache off too: that is what lets a shipped store replay), and the
   writes run on a worker thread so they never stall other requests. The index entries are
   no longer fsync'd (an entry lost in a crash is only a cache miss), which saved about 0.5 ms
-  of 13 ms per call here (A/B in one run), more when the disk is busy; the index writes and
+  of 13 ms per call here (A/B in one run), more when the disk is busy; the index write and
   the worker-thread hop are what remain between `generate()` and a bare call that saves the
   same two files durably.
 - `%load_ext` no longer imports asyncio, httpx or the engine (`_generate` imports them on

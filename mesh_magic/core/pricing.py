@@ -29,7 +29,13 @@ def _cached_rows(call: Plan) -> set[int]:
     if settings.cache == "replay":
         return {r.row for r in call.requests}  # never calls the API: a miss fails, unbilled
     store = Store.for_settings(settings)
-    return {r.row for r in call.requests if store.lookup(r, settings.base_url) is not None}
+    rows = set()
+    for request in call.requests:
+        found = store.lookup(request, settings.base_url)
+        # A partly stored answer is priced whole: the estimate may be high, never low.
+        if found is not None and not found.missing:
+            rows.add(request.row)
+    return rows
 
 
 async def aprice(call: Plan) -> Plan:

@@ -21,6 +21,7 @@ from mesh_magic.server import Fault, MeshServer
 from tests.support.servers import generations
 
 PRICED, FREE, UNPRICED = "openai/gpt-image-1", "stability/sdxl-turbo", "meshapi/data-uri-preview"
+URL_PRICED, URL_PRICE = "google/imagen-4", 0.03  # answers url items, served from /v1/files
 
 
 def listings(server: MeshServer) -> list[Any]:
@@ -109,6 +110,18 @@ def test_cache_hits_cost_nothing_and_say_so(server: MeshServer) -> None:
     assert "Cost: $0 (from the cache)" in second._repr_mimebundle_()[0]["text/html"]
     (row,) = mesh_magic.spend().rows
     assert (row.model, row.images, row.usd, row.cached) == (PRICED, 2, pytest.approx(0.08), 2)
+
+
+def test_a_partly_stored_answer_is_priced_whole_and_bills_only_what_is_sent(server: MeshServer) -> None:
+    configure(cache="on")
+    server.add_fault(Fault("not_image", path="/v1/files", times=1))
+    first = mesh_magic.generate("a kite", model=URL_PRICED, n=2, size="64x64", response_format="url")
+    assert len(first) == 1 and len(first.errors) == 1
+    again = prepare("a kite", {"model": URL_PRICED, "n": 2, "size": "64x64", "response_format": "url"})
+    assert again.estimate is not None and again.estimate.usd == pytest.approx(2 * URL_PRICE)  # never low
+    second = mesh_magic.generate("a kite", model=URL_PRICED, n=2, size="64x64", response_format="url")
+    assert [im.cached for im in sorted(second, key=lambda im: im.index)].count(True) == 1
+    assert second.cost == pytest.approx(URL_PRICE)  # only the missing image was bought
 
 
 def test_spend_across_the_store(server: MeshServer) -> None:
