@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .errors import CacheMissError, MeshImageError, MeshImageWarning
 from .files import atomic_write, json_bytes, sidecar_for
@@ -203,17 +203,18 @@ class Store:
 
     def _answer(self, entry: dict[str, Any], request: ImageRequest) -> StoredAnswer:
         images = [self.load(self._inside(rel), verify=True) for rel in entry["images"]]
+        partial = entry.get("complete", True) is False
         indices = entry.get("indices")
-        if not (isinstance(indices, list) and len(indices) == len(images)):
+        if not _distinct_indices(indices, len(images)):
+            if partial:  # which images are missing is unknown: a miss, never a double purchase
+                raise ValueError("a partial cache entry without usable indices")
             indices = list(range(len(images)))  # an entry written before indices were kept
-        missing: tuple[int, ...] = ()
-        if entry.get("complete", True) is False:
-            taken = {i for i in indices if type(i) is int}
-            missing = tuple(i for i in range(request.n) if i not in taken)
+        taken = set(indices)
+        missing = tuple(i for i in range(request.n) if i not in taken) if partial else ()
         # Served from the store: nothing is billed.
         found = [
-            im.with_changes(row=request.row, index=i if type(i) is int else n, cached=True, cost=0.0)
-            for n, (im, i) in enumerate(zip(images, indices, strict=True))
+            im.with_changes(row=request.row, index=i, cached=True, cost=0.0)
+            for im, i in zip(images, indices, strict=True)
         ]
         return StoredAnswer(found, missing)
 
@@ -357,6 +358,13 @@ def _verify_image(path: Path, digest: str) -> None:
         inspect_image(data, what=f"stored image {path.name}")
     except MeshImageError as exc:
         raise ValueError(exc.message) from None
+
+
+def _distinct_indices(value: Any, count: int) -> TypeGuard[list[int]]:
+    """`value` is a list of `count` distinct non-negative ints (an index entry's "indices")."""
+    if not isinstance(value, list) or len(value) != count:
+        return False
+    return all(type(i) is int and i >= 0 for i in value) and len(set(value)) == count
 
 
 def _text_or_none(value: Any) -> str | None:

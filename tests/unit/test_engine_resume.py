@@ -118,3 +118,20 @@ def test_an_index_entry_of_an_older_store_still_answers(
     assert [im.index for im in found.images] == [0, 1]
     assert store.lookup(request, "https://elsewhere.example") is None  # unnamed: not for cache=on
     assert store.lookup(request, "https://elsewhere.example", any_host=True) is not None
+
+
+def test_a_partial_entry_with_unusable_indices_is_a_miss_not_a_double_purchase(
+    settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "store")
+    Api(answer_with_holes({1})).install()
+    call(prompts("a fox", n=3), settings(cache="on"), store=store)
+    (path,) = (store.root / "cache").glob("*.json")
+    entry = json.loads(path.read_text())
+    request = prompts("a fox", n=3)[0]
+    for junk in (["0", "2"], [0, 0], [-1, 2], [0], None):
+        path.write_text(json.dumps({**entry, "indices": junk}))
+        assert store.lookup(request, settings().base_url) is None, junk
+    path.write_text(json.dumps(entry))
+    found = store.lookup(request, settings().base_url)
+    assert found is not None and found.missing == (1,)
