@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from mesh_magic.core.engine.loop import engine
+from mesh_magic.core.engine.progress import CallProgress
+from mesh_magic.core.engine.runner import run_requests
 from mesh_magic.core.errors import CacheMissError
 from mesh_magic.core.request import ImageRequest
 from mesh_magic.core.settings import Settings
@@ -135,3 +142,50 @@ def test_a_partial_entry_with_unusable_indices_is_a_miss_not_a_double_purchase(
     path.write_text(json.dumps(entry))
     found = store.lookup(request, settings().base_url)
     assert found is not None and found.missing == (1,)
+
+
+def test_an_interrupted_fan_out_keeps_the_singles_that_arrived(
+    settings: Callable[..., Settings], tmp_path: Path, png: bytes
+) -> None:
+    async def slow_for_late_seeds(body: dict[str, Any]) -> httpx.Response:
+        if body["n"] > 1:
+            details = [{"loc": ["body", "n"], "msg": "n must be 1", "type": "value_error"}]
+            return error(400, "Validation failed", details=details)
+        if body["seed"] >= 9:
+            await asyncio.sleep(30)  # still in flight when the run is interrupted
+        return json_response({"created": 1700000000, "data": [{"b64_json": b64(png)}]})
+
+    store = Store(tmp_path / "store")
+    Api(slow_for_late_seeds).install()
+    requests = prompts("a fox", model="m/one", n=4, seed=7)
+    progress = CallProgress(requests)
+    running = engine().submit(run_requests(requests, settings(cache="on"), progress, store=store))
+    deadline = time.monotonic() + 10
+    while len(list(store.root.glob("images/*/*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    running.cancel()  # what Ctrl-C does to a run; the loop unwinds it a moment later
+    with pytest.raises(concurrent.futures.CancelledError):
+        running.result(timeout=5)
+    deadline = time.monotonic() + 5
+    while not len(progress.result()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The two singles that arrived are shown, and indexed as a partial answer.
+    assert sorted(im.index for im in progress.result()) == [0, 1]
+    (path,) = (store.root / "cache").glob("*.json")
+    entry = json.loads(path.read_text())
+    assert (entry["indices"], entry["complete"]) == ([0, 1], False)
+
+    api = Api(one_image_only_answer(png)).install()
+    again, _, _ = call(prompts("a fox", model="m/one", n=4, seed=7), settings(cache="on"), store=store)
+    assert sorted(b["seed"] for b in api.bodies if b["n"] == 1) == [9, 10]  # only the two cut off
+    assert sorted(im.index for im in again) == [0, 1, 2, 3] and again.ok
+
+
+def one_image_only_answer(png: bytes) -> Callable[[dict[str, Any]], httpx.Response]:
+    def handler(body: dict[str, Any]) -> httpx.Response:
+        if body["n"] > 1:
+            details = [{"loc": ["body", "n"], "msg": "n must be 1", "type": "value_error"}]
+            return error(400, "Validation failed", details=details)
+        return json_response({"created": 1700000000, "data": [{"b64_json": b64(png)}]})
+
+    return handler

@@ -123,16 +123,7 @@ class Runner:
             else:
                 have = stored.images if stored is not None else []
                 missing = stored.missing if stored is not None else tuple(range(request.n))
-                generation = await self.fetch(request, missing)
-                self.price(generation)
-                try:
-                    generation = await self.keep(request, generation, have)
-                except asyncio.CancelledError:
-                    # Arrived (and paid for): an interrupt while it is being stored still shows it.
-                    generation.images = have + generation.images
-                    progress.add(generation, request)
-                    progress.set_status(request.row, "done")
-                    raise
+                generation = await self.fetch(request, missing, have)
             progress.add(generation, request)
             progress.set_status(request.row, "done")
         except MeshImageError as exc:
@@ -170,28 +161,37 @@ class Runner:
             errors.append(replay_miss(request, self.store, stored))
         return Generation(images=stored.images, errors=errors, request_id=stored.images[0].request_id)
 
-    async def fetch(self, request: ImageRequest, indices: Sequence[int]) -> Generation:
-        """The images `indices` (0..n-1) of `request` from the API, as one request or singles.
+    async def fetch(
+        self, request: ImageRequest, indices: Sequence[int], have: list[GeneratedImage]
+    ) -> Generation:
+        """The images `indices` (0..n-1) of `request` from the API, priced and stored, after `have`.
 
         All indices on a first run; after a partly failed one only the missing ones, so
         a resumed run pays for nothing it already has.
         """
         wanted = request if len(indices) == request.n else replace(request, n=len(indices))
         if wanted.n > 1 and request.model in self.single_only:
-            return await self.fan_out_singles(request, indices)
+            return await self.fan_out_singles(request, indices, have)
         try:
             generation = await self.call(wanted)
         except MeshImageError as exc:
             if wanted.n > 1 and makes_one_image_per_request(exc):
                 self.single_only.add(request.model)
-                return await self.fan_out_singles(request, indices)
+                return await self.fan_out_singles(request, indices, have)
             raise
         for image in generation.images:
             # Image j of the request for the missing ones is image indices[j] of `request`;
             # one the server added beyond what was asked keeps an index past n.
             inside = image.index < len(indices)
             image.index = indices[image.index] if inside else request.n + image.index - len(indices)
-        return generation
+        self.price(generation)
+        try:
+            return await self.keep(request, generation, have, complete=not generation.errors)
+        except asyncio.CancelledError:
+            # Arrived (and paid for): an interrupt while it is being stored still shows it.
+            self.progress.add(Generation(images=have + generation.images), request)
+            self.progress.set_status(request.row, "done")
+            raise
 
     async def call(self, request: ImageRequest) -> Generation:
         """One HTTP generation through the gate (bulk runs re-queue after a 429)."""
@@ -230,7 +230,7 @@ class Runner:
     # -- after the answer --------------------------------------------------
 
     def _write(
-        self, request: ImageRequest, generation: Generation, have: list[GeneratedImage]
+        self, request: ImageRequest, generation: Generation, have: list[GeneratedImage], complete: bool
     ) -> list[GeneratedImage]:
         assert self.store is not None
         if request.sources:  # lineage: each source kept in the store, its path on every image
@@ -243,11 +243,11 @@ class Runner:
         base_url = self.settings.base_url
         stored = [self.store.put(im, base_url=base_url) for im in generation.images]
         # A partly failed answer is kept as such: a re-run asks only for what is missing.
-        self.store.remember(request, base_url, have + stored, complete=not generation.errors)
+        self.store.remember(request, base_url, have + stored, complete=complete)
         return stored
 
     async def keep(
-        self, request: ImageRequest, generation: Generation, have: list[GeneratedImage]
+        self, request: ImageRequest, generation: Generation, have: list[GeneratedImage], *, complete: bool
     ) -> Generation:
         """Write the new images to the store; `generation` then holds `have` (stored before) too."""
         if self.store is None or not generation.images:
@@ -255,7 +255,7 @@ class Runner:
             return generation
         try:
             # Off the loop: fsyncs would otherwise stall every other request's I/O.
-            generation.images = await asyncio.to_thread(self._write, request, generation, have)
+            generation.images = await asyncio.to_thread(self._write, request, generation, have, complete)
         except Exception as exc:  # noqa: BLE001 - paid for: shown even when it can't be kept
             reason = f"Could not write to the store {self.store.root}: {exc}"
             self.progress.note(reason)
@@ -270,8 +270,8 @@ class Runner:
         if image is not None:
             self.progress.add(Generation(images=[image]), request)
 
-    async def fan_out_singles(self, request: ImageRequest, indices: Sequence[int]) -> Generation:
-        """Image `i` of `request` for each i in `indices`, as a request of its own."""
+    def singles(self, request: ImageRequest, indices: Sequence[int]) -> list[ImageRequest]:
+        """Image `i` of `request`, for each i in `indices`, as a request of its own (noted)."""
         seed = request.params.get("seed")
         singles = [replace(request, n=1) for _ in indices]
         note = f"{request.model} makes one image per request: sent {len(indices)} requests"
@@ -283,9 +283,45 @@ class Runner:
             ]
             note += f" (seeds {_spans([seed + i for i in indices])})"
         self.progress.note(note + ".")
-        outcomes = await asyncio.gather(*(self.call(s) for s in singles), return_exceptions=True)
-        merged = Generation()
-        for index, outcome in zip(indices, outcomes, strict=True):
+        return singles
+
+    async def fan_out_singles(
+        self, request: ImageRequest, indices: Sequence[int], have: list[GeneratedImage]
+    ) -> Generation:
+        """The singles of `request`, each image stored as soon as it arrives.
+
+        So a kernel killed halfway keeps (and a re-run does not buy again) the images
+        that had arrived; the index entry says complete only once every single succeeded.
+        """
+        kept: list[GeneratedImage] = []  # new images, stored, in arrival order
+        in_order = asyncio.Lock()  # one index entry per request: its updates one at a time
+
+        async def single(index: int, sub: ImageRequest) -> Generation:
+            generation = await self.call(sub)
+            for image in generation.images:
+                image.index = index
+            self.price(generation)
+            async with in_order:
+                before = have + kept
+                try:
+                    generation = await self.keep(request, generation, before, complete=False)
+                except asyncio.CancelledError:
+                    kept.extend(generation.images)  # interrupted while being stored: still shown
+                    raise
+                kept.extend(generation.images[len(before) :])
+            return generation
+
+        try:
+            outcomes = await asyncio.gather(
+                *(single(i, s) for i, s in zip(indices, self.singles(request, indices), strict=True)),
+                return_exceptions=True,
+            )
+        except asyncio.CancelledError:
+            if kept:  # arrived and paid for: shown even though the request was interrupted
+                self.progress.add(Generation(images=list(kept)), request)
+            raise
+        merged = Generation(images=have + kept)
+        for outcome in outcomes:
             if isinstance(outcome, MeshImageError):
                 merged.errors.append(outcome)
             elif isinstance(outcome, Exception):
@@ -293,12 +329,11 @@ class Runner:
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
-                for image in outcome.images:
-                    image.index = index
-                merged.images.extend(outcome.images)
                 merged.errors.extend(outcome.errors)
                 merged.request_id = merged.request_id or outcome.request_id
                 add_usage(merged.usage, outcome.usage)
+        if kept and not merged.errors and self.store is not None and all(im.path for im in kept):
+            await asyncio.to_thread(self.store.remember, request, self.settings.base_url, merged.images)
         return merged
 
 
