@@ -32,7 +32,8 @@ for path in sys.argv[1:]:
 
 def test_the_guard_notes_reads_beside_the_clone_and_in_home_but_not_inside(tmp_path: Path) -> None:
     log = tmp_path / "guard.log"
-    beside = REPO.parent / "shared" / "SPEC.md"
+    # Beside the clone, under a name nothing there has: the probe opens it, so no real file is read.
+    beside = REPO.parent / f"{REPO.name}-guard-probe" / "notes.txt"
     home = Path.home() / ".mesh_magic_guard_probe"
     inside = REPO / "pyproject.toml"
     scratch = tmp_path / "scratch.txt"
@@ -54,7 +55,7 @@ def test_the_guard_notes_reads_beside_the_clone_and_in_home_but_not_inside(tmp_p
 
 def test_the_allowed_folders_leave_out_the_clones_folder_and_home() -> None:
     allowed = allowed_roots()
-    assert GUARD.outside(str(REPO.parent / "shared" / "SPEC.md"), allowed)
+    assert GUARD.outside(str(REPO.parent / "a-folder-beside-the-clone" / "notes.txt"), allowed)
     assert GUARD.outside(str(Path.home() / ".config" / "mesh_magic" / "api_key"), allowed)
     assert GUARD.outside(str(Path.home() / ".ipython" / "profile_default"), allowed)
     assert not GUARD.outside(str(REPO / "notebooks" / "quickstart.ipynb"), allowed)

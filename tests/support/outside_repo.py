@@ -9,7 +9,7 @@ JupyterLab); the autouse fixture fails the test during which a new one appeared.
 Allowed: the repository, the temp folder (where tests make their own files), the
 Python installation (sys.prefix, sys.base_prefix, site-packages) and the system's
 folders (/usr, /lib, /etc, /proc, /sys, /dev). Not allowed: the folder the repository
-sits in (a `../shared` beside the clone) and the home folder.
+sits in (anything beside the clone) and the home folder.
 """
 
 from __future__ import annotations
