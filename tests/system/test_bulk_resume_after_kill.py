@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 from mesh_magic.server import Fault
 from tests.support.kernels import running_kernel
 from tests.support.servers import FAST_MODEL, TINY, generations
+from tests.support.waiting import wait_until
 
 PROMPTS = [f"A paper boat, fold {i}" for i in range(16)]
 RUN = (
@@ -35,15 +35,6 @@ def _finished(store: Path) -> set[str]:
     return {e["prompt"] for e in entries if e.get("complete", True)}
 
 
-def _wait_for(condition: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 def test_killed_bulk_run_resumes_without_resending_finished_prompts(
     server: Any, clean_environment: Path
 ) -> None:
@@ -51,11 +42,11 @@ def test_killed_bulk_run_resumes_without_resending_finished_prompts(
     server.add_fault(Fault(kind="latency", delay=0.3, times=-1))  # 16 prompts, 2 at a time: ~2.4 s
     with running_kernel(server, store) as (manager, client):
         client.execute(RUN)
-        assert _wait_for(lambda: len(_finished(store)) >= 5, 30), "the first run never got going"
+        assert wait_until(lambda: len(_finished(store)) >= 5, 30), "the first run never got going"
         manager.signal_kernel(signal.SIGKILL)
-        assert _wait_for(lambda: not manager.is_alive(), 10)
+        assert wait_until(lambda: not manager.is_alive(), 10)
     finished = _finished(store)
-    assert _wait_for(lambda: server.in_flight == 0, 5)
+    assert wait_until(lambda: server.in_flight == 0, 5)
     first_run = [r.json["prompt"] for r in generations(server)]
     assert 5 <= len(finished) < len(PROMPTS), "killed too late to show a resume"
     assert finished <= set(first_run)

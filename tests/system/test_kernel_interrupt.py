@@ -13,6 +13,7 @@ from mesh_magic.server import Fault
 from tests.support.images import inline_images
 from tests.support.kernels import running_kernel
 from tests.support.servers import FAST_MODEL, OTHER_MODEL, TINY
+from tests.support.waiting import wait_until
 
 SLOW_MODEL = OTHER_MODEL
 
@@ -21,15 +22,6 @@ SLOW_MODEL = OTHER_MODEL
 def kernel(server: Any, clean_environment: Path) -> Iterator[tuple[Any, Any]]:
     with running_kernel(server, clean_environment) as (manager, client):
         yield manager, client
-
-
-def _wait_for(condition: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_interrupt_cancels_in_flight_keeps_arrived_and_kernel_lives(
@@ -46,8 +38,8 @@ def test_interrupt_cancels_in_flight_keeps_arrived_and_kernel_lives(
 
     # The fast model's two images are in the store (written before display): interrupt now.
     store = clean_environment
-    assert _wait_for(lambda: len(list(store.glob("images/*/*.png"))) == 2, 20)
-    assert _wait_for(lambda: server.in_flight == 2, 5)  # the slow ones are still running
+    assert wait_until(lambda: len(list(store.glob("images/*/*.png"))) == 2, 20)
+    assert wait_until(lambda: server.in_flight == 2, 5)  # the slow ones are still running
     # Past the ~1 s mark the cell shows live progress: the interrupt must replace it too. (The call
     # reads the model list for its estimate first, so its clock starts a little after sending.)
     time.sleep(max(0.0, 2.5 - (time.monotonic() - sent_at)))
@@ -63,7 +55,7 @@ def test_interrupt_cancels_in_flight_keeps_arrived_and_kernel_lives(
             break
         outputs.append(message)
     finished_after = time.monotonic() - interrupted_at
-    assert _wait_for(lambda: server.in_flight == 0, 1.0), server.stats()
+    assert wait_until(lambda: server.in_flight == 0, 1.0), server.stats()
     drained_after = time.monotonic() - interrupted_at
     print(
         f"\ncell finished {finished_after:.2f} s after the interrupt; server in-flight 0 after "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from mesh_magic.core.engine.loop import Engine, engine
 from mesh_magic.core.http.client import MeshClient
 from mesh_magic.core.settings import Settings
 from tests.support.mock_api import API_BASE
+from tests.support.waiting import wait_until
 
 
 def shut_down(created: Engine) -> None:
@@ -37,15 +37,6 @@ def eng() -> Iterator[Engine]:
     created = Engine()
     yield created
     shut_down(created)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def settle(eng: Engine) -> None:

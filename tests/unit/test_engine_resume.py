@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from mesh_magic.core.store import Store, cache_key
 from tests.support.engine_calls import Api, call, error, prompts
 from tests.support.images import b64, make_image
 from tests.support.mock_api import json_response
+from tests.support.waiting import wait_until
 
 
 def answer_with_holes(holes: set[int]) -> Callable[[dict[str, Any]], httpx.Response]:
@@ -160,15 +160,11 @@ def test_an_interrupted_fan_out_keeps_the_singles_that_arrived(
     requests = prompts("a fox", model="m/one", n=4, seed=7)
     progress = CallProgress(requests)
     running = engine().submit(run_requests(requests, settings(cache="on"), progress, store=store))
-    deadline = time.monotonic() + 10
-    while len(list(store.root.glob("images/*/*.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_until(lambda: len(list(store.root.glob("images/*/*.json"))) >= 2, 10)
     running.cancel()  # what Ctrl-C does to a run; the loop unwinds it a moment later
     with pytest.raises(concurrent.futures.CancelledError):
         running.result(timeout=5)
-    deadline = time.monotonic() + 5
-    while not len(progress.result()) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(progress.result()), 5)
     # The two singles that arrived are shown, and indexed as a partial answer.
     assert sorted(im.index for im in progress.result()) == [0, 1]
     (path,) = (store.root / "cache").glob("*.json")
