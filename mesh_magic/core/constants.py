@@ -37,8 +37,8 @@ MAX_KEEPALIVE = 32
 # The largest image decoded: the biggest size a request may ask for (8192x8192). Checked
 # from the header before any pixel is decoded, so a decompression bomb is refused unread.
 MAX_IMAGE_PIXELS = 8192 * 8192
-# An image up to this size is checked on the event loop (well under a millisecond); a bigger
-# one in a worker thread, where its check does not hold up other requests.
+# A PNG up to this size is checked on the event loop (well under a millisecond); a bigger one,
+# or another format (decoded in full), in a worker thread, so it does not hold up other requests.
 INLINE_CHECK_BYTES = 256 * 1024
 # The latest `created` time believed (the last second of 9999): date arithmetic stays in range.
 MAX_TIMESTAMP = 253_402_300_799

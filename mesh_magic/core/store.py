@@ -147,7 +147,7 @@ class Store:
     def remember(
         self, request: ImageRequest, base_url: str, images: list[GeneratedImage], *, complete: bool = True
     ) -> None:
-        """Index the images that answered `request` (exact key and host-agnostic key).
+        """Index the images that answered `request`: one entry, naming the base URL.
 
         `complete=False` records a partly failed answer: a later run serves these
         images and asks only for the missing ones (their indices are kept).
