@@ -20,10 +20,9 @@ from mesh_magic.core.png_check import BrokenPNG, check_png
 def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every check runs with zlib-ng (installed with the package) and with the zlib fallback."""
     if request.param == "zlib":
-        monkeypatch.setattr(png_check, "_inflate_module", zlib)
-        monkeypatch.setattr(png_check, "_INFLATE_ERRORS", (zlib.error,))
+        monkeypatch.setattr(png_check, "_inflater", lambda: zlib)
     else:
-        assert png_check._inflate_module.__name__ == "zlib_ng.zlib_ng"
+        assert png_check._inflater().__name__ == "zlib_ng.zlib_ng"
     return str(request.param)
 
 

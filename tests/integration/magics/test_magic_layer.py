@@ -235,7 +235,7 @@ def test_load_ext_is_light() -> None:
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\n"
         "ip.run_line_magic('load_ext', 'mesh_magic')\n"
-        "heavy = [m for m in ('PIL', 'ipywidgets', 'httpx_sse', 'uvicorn', 'starlette')"
+        "heavy = [m for m in ('PIL', 'ipywidgets', 'httpx_sse', 'uvicorn', 'starlette', 'zlib_ng')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
         "assert 'meshimg' in ip.magics_manager.magics['cell']\n"
